@@ -1,0 +1,39 @@
+"""InfoGAN on the Hugging Face stack: latent codes, models, losses and a diffusers pipeline.
+
+Importing this package makes `InfoGANPipeline` known to diffusers, so that both
+`InfoGANPipeline.from_pretrained(...)` and `DiffusionPipeline.from_pretrained(...)` load a saved
+InfoGAN.
+"""
+
+import diffusers
+from diffusers import ModelMixin  # noqa: F401  diffusers' loader looks this name up in the module a component's class comes from
+
+from .latent import LatentBatch, LatentSpec, QOutput
+from .losses import InformationTerms, discriminator_adversarial_loss, generator_adversarial_loss, information_terms
+from .models import DiscriminatorOutput, InfoGANDiscriminator, InfoGANGenerator
+from .pipeline import InfoGANEncodeOutput, InfoGANPipeline, InfoGANPipelineOutput, InfoGANTraversalOutput
+
+# model_index.json records each component's class as (module, class name). Pin the module to the
+# package, a public contract, so that moving a file inside it never breaks a saved or pushed model.
+for _model_class in (InfoGANGenerator, InfoGANDiscriminator):
+    _model_class.__module__ = __name__
+# DiffusionPipeline.from_pretrained looks the pipeline class up on the diffusers module.
+diffusers.InfoGANPipeline = InfoGANPipeline
+
+__version__ = "0.1.0"
+__all__ = [
+    "DiscriminatorOutput",
+    "InfoGANDiscriminator",
+    "InfoGANEncodeOutput",
+    "InfoGANGenerator",
+    "InfoGANPipeline",
+    "InfoGANPipelineOutput",
+    "InfoGANTraversalOutput",
+    "InformationTerms",
+    "LatentBatch",
+    "LatentSpec",
+    "QOutput",
+    "discriminator_adversarial_loss",
+    "generator_adversarial_loss",
+    "information_terms",
+]

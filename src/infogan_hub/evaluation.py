@@ -1,0 +1,154 @@
+"""What the codes learned, measured: the mutual information lower bound and clustering accuracy.
+
+Run as a command on a saved pipeline folder:
+
+    python -m infogan_hub.evaluation OUTPUT_DIR --dataset mnist
+
+writes `OUTPUT_DIR/evaluation_results.json`, which the model card reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+from .data import ImageDataset, load_dataset
+from .latent import LatentSpec
+from .losses import information_terms
+from .models import InfoGANDiscriminator, InfoGANGenerator
+
+RESULTS_FILE = "evaluation_results.json"
+
+
+def clustering_accuracy(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, int]]:
+    """Accuracy of cluster ids as class labels under the best one-to-one matching (Hungarian algorithm).
+
+    Returns the accuracy in [0, 1] and the matching `{cluster: label}`.
+    """
+    predictions, labels = np.asarray(predictions).astype(np.int64), np.asarray(labels).astype(np.int64)
+    if predictions.shape != labels.shape or predictions.ndim != 1 or predictions.size == 0:
+        raise ValueError(f"predictions and labels must be equal-length non-empty 1-D arrays, got {predictions.shape} and {labels.shape}.")
+    size = int(max(predictions.max(), labels.max())) + 1
+    counts = np.zeros((size, size), dtype=np.int64)
+    np.add.at(counts, (predictions, labels), 1)
+    clusters, matched_labels = linear_sum_assignment(counts, maximize=True)
+    accuracy = counts[clusters, matched_labels].sum() / predictions.size
+    return float(accuracy), {int(c): int(l) for c, l in zip(clusters, matched_labels)}
+
+
+@torch.no_grad()
+def mutual_information_lower_bound(
+    image_generator: InfoGANGenerator,
+    discriminator: InfoGANDiscriminator,
+    num_samples: int = 10_000,
+    batch_size: int = 500,
+    generator: Optional[torch.Generator] = None,
+) -> dict[str, float]:
+    """L_I (equation 4) per code, in nats, on fresh samples: H(c) minus Q's cross entropy."""
+    spec: LatentSpec = image_generator.latent_spec
+    device = image_generator.device
+    totals: Optional[torch.Tensor] = None
+    for start in range(0, num_samples, batch_size):
+        latents = spec.sample(min(batch_size, num_samples - start), generator=generator, device=device)
+        q = discriminator.infer_codes(image_generator.generate(latents))
+        terms = information_terms(spec, q, latents)
+        bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]) * latents.noise.shape[0]
+        totals = bounds if totals is None else totals + bounds
+    return {name: float(value) / num_samples for name, value in zip(spec.code_names, totals)}
+
+
+@torch.no_grad()
+def predict_categories(discriminator: InfoGANDiscriminator, dataset: ImageDataset, batch_size: int = 1000) -> torch.Tensor:
+    """Q's most likely category for every image: `(N, num_categorical_codes)`."""
+    predictions = []
+    for start in range(0, len(dataset), batch_size):
+        indices = torch.arange(start, min(start + batch_size, len(dataset)), device=dataset.images.device)
+        q = discriminator.infer_codes(dataset.batch(indices).to(discriminator.device, discriminator.dtype))
+        predictions.append(torch.stack([logits.argmax(dim=-1) for logits in q.categorical_logits], dim=1).cpu())
+    return torch.cat(predictions)
+
+
+def evaluate(
+    image_generator: InfoGANGenerator,
+    discriminator: InfoGANDiscriminator,
+    dataset: Optional[ImageDataset] = None,
+    num_samples: int = 10_000,
+    seed: int = 0,
+) -> dict:
+    """All measurements, as plain data for the results file.
+
+    Args:
+        image_generator, discriminator: the trained models (put in eval mode here).
+        dataset ([`ImageDataset`], *optional*): labelled test images for clustering accuracy.
+        num_samples (`int`, defaults to 10000): fresh samples for the mutual information bound.
+        seed (`int`, defaults to 0): seed of those samples.
+    """
+    was_training = image_generator.training, discriminator.training
+    image_generator.eval(), discriminator.eval()
+    spec = image_generator.latent_spec
+    results: dict = {
+        "mutual_information_lower_bound": mutual_information_lower_bound(
+            image_generator, discriminator, num_samples, generator=torch.Generator().manual_seed(seed)
+        ),
+        "categorical_entropy": dict(zip(spec.code_names, spec.categorical_entropy())),
+        "num_samples": num_samples,
+    }
+    if dataset is not None and dataset.labels is not None and spec.categorical_codes:
+        predictions = predict_categories(discriminator, dataset)
+        labels = dataset.labels.cpu().numpy()
+        accuracies = {}
+        for index, name in enumerate(spec.code_names[: spec.num_categorical_codes]):
+            accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
+            accuracies[name] = {"accuracy": accuracy, "matching": matching}
+        results["clustering"] = {"dataset": dataset.name, "num_images": len(dataset), "codes": accuracies}
+    image_generator.train(was_training[0]), discriminator.train(was_training[1])
+    return results
+
+
+def best_clustering_accuracy(results: dict) -> Optional[float]:
+    """The highest clustering accuracy of any categorical code in a results dict, if measured."""
+    codes = results.get("clustering", {}).get("codes", {})
+    return max((code["accuracy"] for code in codes.values()), default=None)
+
+
+def write_results(results: dict, output_dir: Path) -> Path:
+    path = Path(output_dir) / RESULTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(results, indent=2, sort_keys=True))
+    temporary.replace(path)
+    return path
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="Measure what an InfoGAN's codes learned.")
+    parser.add_argument("model", help="a saved InfoGANPipeline folder or Hub repo id")
+    parser.add_argument("--dataset", default=None, help="labelled data set for clustering accuracy, e.g. mnist")
+    parser.add_argument("--num_samples", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output_dir", type=Path, default=None, help="where to write the results (default: the model folder)")
+    args = parser.parse_args(argv)
+
+    from .pipeline import InfoGANPipeline  # the pipeline module is only needed to load
+
+    pipe = InfoGANPipeline.from_pretrained(args.model)
+    if pipe.discriminator is None:
+        raise SystemExit(f"{args.model} has no discriminator/Q head, so its codes cannot be measured.")
+    dataset = None
+    if args.dataset:
+        config = pipe.discriminator.config
+        dataset = load_dataset(args.dataset, "test", image_size=config.image_size, channels=config.channels)
+    results = evaluate(pipe.image_generator, pipe.discriminator, dataset, args.num_samples, args.seed)
+    output_dir = args.output_dir or (Path(args.model) if Path(args.model).is_dir() else Path("."))
+    print(json.dumps(results, indent=2))
+    print(f"written to {write_results(results, output_dir)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""InfoGAN's objective (paper, section 5): the GAN game plus lambda times the information term L_I."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .latent import LatentBatch, LatentSpec, QOutput
+
+ADVERSARIAL_LOSSES = ("non_saturating", "minimax")
+
+
+def _check_adversarial_loss(kind: str) -> None:
+    if kind not in ADVERSARIAL_LOSSES:
+        raise ValueError(f"adversarial loss must be one of {ADVERSARIAL_LOSSES}, got {kind!r}.")
+
+
+def discriminator_adversarial_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-E[log D(x)] - E[log(1 - D(G(z, c)))], the discriminator's side of equation (1)."""
+    return F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) + F.binary_cross_entropy_with_logits(
+        fake_logits, torch.zeros_like(fake_logits)
+    )
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """The generator's side: -E[log D(G)] (non-saturating, the usual choice) or E[log(1 - D(G))] (minimax)."""
+    _check_adversarial_loss(kind)
+    if kind == "non_saturating":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+@dataclass
+class InformationTerms:
+    """The information term, per code, in nats.
+
+    Attributes:
+        categorical_cross_entropy (`torch.Tensor` of shape `(num_categorical_codes,)`): E[-log Q(c|x)].
+        continuous_negative_log_likelihood (`torch.Tensor` of shape `(num_continuous_codes,)`):
+            E[-log Q(c|x)] under Q's factored Gaussian.
+        categorical_lower_bound (`torch.Tensor`): L_I = H(c) - cross entropy for each categorical
+            code (equation 4); it approaches H(c) = ln K as Q recovers the code.
+        continuous_lower_bound (`torch.Tensor`): the same bound for each continuous code, with the
+            prior's differential entropy as H(c).
+    """
+
+    categorical_cross_entropy: torch.Tensor
+    continuous_negative_log_likelihood: torch.Tensor
+    categorical_lower_bound: torch.Tensor
+    continuous_lower_bound: torch.Tensor
+
+    def loss(self, categorical_weight: float = 1.0, continuous_weight: float = 0.1) -> torch.Tensor:
+        """lambda-weighted sum to minimise: maximising L_I is minimising the cross entropies."""
+        return categorical_weight * self.categorical_cross_entropy.sum() + continuous_weight * (
+            self.continuous_negative_log_likelihood.sum()
+        )
+
+
+def information_terms(spec: LatentSpec, q: QOutput, latents: LatentBatch) -> InformationTerms:
+    """The variational bound's terms for codes `latents` given Q's output on G(z, c)."""
+    reference = q.continuous_mean
+    categorical = [
+        F.cross_entropy(logits.float(), latents.categorical[:, index]) for index, logits in enumerate(q.categorical_logits)
+    ]
+    categorical_cross_entropy = torch.stack(categorical) if categorical else reference.new_zeros(0)
+    # Gaussian negative log-likelihood, averaged over the batch, kept separate per code.
+    mean, log_variance = q.continuous_mean.float(), q.continuous_log_variance.float()
+    negative_log_likelihood = 0.5 * (
+        math.log(2 * math.pi) + log_variance + (latents.continuous.float() - mean) ** 2 * torch.exp(-log_variance)
+    ).mean(dim=0)
+    categorical_entropy = torch.tensor(spec.categorical_entropy(), device=reference.device, dtype=torch.float32)
+    return InformationTerms(
+        categorical_cross_entropy=categorical_cross_entropy,
+        continuous_negative_log_likelihood=negative_log_likelihood,
+        categorical_lower_bound=categorical_entropy - categorical_cross_entropy,
+        continuous_lower_bound=spec.continuous_entropy() - negative_log_likelihood,
+    )

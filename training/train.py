@@ -1,0 +1,366 @@
+"""Train an InfoGAN with Accelerate: `accelerate launch training/train.py --preset mnist`.
+
+One file, top to bottom: arguments (a preset from training/configs/, overridable from the command
+line), data in memory, the paper's two steps per iteration, checkpoints, logs, sample grids,
+evaluation, the pipeline folder, and an optional push to the Hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from infogan_hub import (
+    InfoGANDiscriminator,
+    InfoGANGenerator,
+    InfoGANPipeline,
+    LatentSpec,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    information_terms,
+)
+from infogan_hub.data import load_dataset
+from infogan_hub.evaluation import best_clustering_accuracy, evaluate, write_results
+from infogan_hub.losses import ADVERSARIAL_LOSSES
+
+PRESETS_DIR = Path(__file__).parent / "configs"
+CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+METRICS_FILE = "metrics.jsonl"
+TRAINING_CONFIG_FILE = "training_config.json"
+logger = get_logger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    preset_parser = argparse.ArgumentParser(add_help=False)
+    preset_parser.add_argument("--preset", default="mnist")
+    preset_args, _ = preset_parser.parse_known_args(argv)
+    preset_path = Path(preset_args.preset)
+    if not preset_path.suffix:
+        preset_path = PRESETS_DIR / f"{preset_args.preset}.json"
+    if not preset_path.exists():
+        presets = sorted(path.stem for path in PRESETS_DIR.glob("*.json"))
+        raise SystemExit(f"Unknown preset {preset_args.preset!r}: give a JSON file or one of {presets}.")
+
+    parser = argparse.ArgumentParser(description=__doc__, parents=[preset_parser], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", help="mnist, fashion_mnist, an image folder, or a `datasets` name/folder")
+    data.add_argument("--eval_dataset", default=None, help="labelled test split for clustering accuracy (default: the dataset's test split, if labelled)")
+
+    latent = parser.add_argument_group("latent codes (see infogan_hub.LatentSpec)")
+    latent.add_argument("--noise_dim", type=int)
+    latent.add_argument("--categorical_codes", type=int, nargs="*", help="categories of each categorical code")
+    latent.add_argument("--continuous_codes", type=int)
+    latent.add_argument("--noise_prior", choices=("uniform", "normal"))
+    latent.add_argument("--continuous_prior", choices=("uniform", "normal"))
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--image_size", type=int)
+    model.add_argument("--channels", type=int)
+    model.add_argument("--hidden_dim", type=int)
+    model.add_argument("--base_channels", type=int)
+    model.add_argument("--q_hidden_dim", type=int, default=128)
+
+    training = parser.add_argument_group("training")
+    training.add_argument("--output_dir", type=Path, default=Path("output/infogan-mnist"))
+    training.add_argument("--train_batch_size", type=int, help="per process")
+    training.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_epochs")
+    training.add_argument("--num_epochs", type=float)
+    training.add_argument("--learning_rate_generator", type=float)
+    training.add_argument("--learning_rate_discriminator", type=float)
+    training.add_argument("--adam_beta1", type=float, default=0.5)
+    training.add_argument("--adam_beta2", type=float, default=0.999)
+    training.add_argument("--adversarial_loss", choices=ADVERSARIAL_LOSSES, default="non_saturating")
+    training.add_argument("--info_weight", type=float, default=1.0, help="lambda; 0 gives the plain GAN of the paper's Figure 1")
+    training.add_argument("--categorical_weight", type=float, help="lambda for categorical codes (times --info_weight)")
+    training.add_argument("--continuous_weight", type=float, help="lambda for continuous codes (times --info_weight)")
+    training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
+    training.add_argument("--seed", type=int, default=0)
+
+    progress = parser.add_argument_group("checkpoints, logs, samples, evaluation")
+    progress.add_argument("--checkpointing_steps", type=int, default=500)
+    progress.add_argument("--checkpoints_total_limit", type=int, default=3)
+    progress.add_argument("--resume_from_checkpoint", default=None, help='a checkpoint folder or "latest"')
+    progress.add_argument("--logging_steps", type=int, default=50)
+    progress.add_argument("--report_to", default="tensorboard", help='tracker for accelerate, or "none"')
+    progress.add_argument("--sample_steps", type=int, default=1000)
+    progress.add_argument("--eval_steps", type=int, default=0, help="evaluate and save the pipeline every N steps (0: at the end only)")
+    progress.add_argument("--eval_num_samples", type=int, default=10_000)
+
+    hub = parser.add_argument_group("hub")
+    hub.add_argument("--push_to_hub", action="store_true")
+    hub.add_argument("--hub_model_id", default=None)
+    hub.add_argument("--hub_token", default=None)
+    hub.add_argument("--hub_private_repo", action="store_true")
+
+    preset = json.loads(preset_path.read_text())
+    unknown = set(preset) - {action.dest for action in parser._actions}
+    if unknown:
+        raise SystemExit(f"Preset {preset_path} has unknown settings {sorted(unknown)}.")
+    parser.set_defaults(**preset)
+    args = parser.parse_args(argv)
+    args.preset_path = str(preset_path)
+    missing = [name for name, value in vars(args).items() if value is None and name in preset_defaults_required()]
+    if missing:
+        raise SystemExit(f"Preset {preset_path} leaves {missing} unset; give them on the command line.")
+    if args.push_to_hub and not args.hub_model_id:
+        raise SystemExit("--push_to_hub needs --hub_model_id (e.g. user/infogan-mnist).")
+    return args
+
+
+def preset_defaults_required() -> set[str]:
+    return {
+        "dataset", "noise_dim", "categorical_codes", "continuous_codes", "noise_prior", "continuous_prior", "image_size",
+        "channels", "hidden_dim", "base_channels", "train_batch_size", "learning_rate_generator",
+        "learning_rate_discriminator", "categorical_weight", "continuous_weight",
+    }  # fmt: skip
+
+
+def build_models(args: argparse.Namespace) -> tuple[InfoGANGenerator, InfoGANDiscriminator]:
+    spec = LatentSpec(args.noise_dim, tuple(args.categorical_codes), args.continuous_codes, args.noise_prior, args.continuous_prior)
+    architecture = dict(image_size=args.image_size, channels=args.channels, hidden_dim=args.hidden_dim, base_channels=args.base_channels)
+    return (
+        InfoGANGenerator(**spec.to_config(), **architecture),
+        InfoGANDiscriminator(**spec.to_config(), **architecture, q_hidden_dim=args.q_hidden_dim),
+    )
+
+
+# --- checkpoints: written to a partial folder, renamed when complete ---------------------------------
+def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
+    found = [(int(match.group(1)), path) for path in output_dir.glob("checkpoint-*") if (match := CHECKPOINT_PATTERN.match(path.name))]
+    return sorted(found)
+
+
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total_limit: int | None) -> None:
+    final, partial = output_dir / f"checkpoint-{step}", output_dir / f".partial-checkpoint-{step}"
+    accelerator.save_state(str(partial))  # every process writes its own random states
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)  # atomic: "latest" never names a half-written folder
+        if total_limit:
+            for _, old in list_checkpoints(output_dir)[:-total_limit]:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def resolve_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
+    if resume_from != "latest":
+        path = Path(resume_from)
+        if not CHECKPOINT_PATTERN.match(path.name) or not path.is_dir():
+            raise SystemExit(f"--resume_from_checkpoint {resume_from!r} is not a checkpoint-N folder; use one or 'latest'.")
+        return path
+    checkpoints = list_checkpoints(output_dir)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+# --- outputs of the main process ------------------------------------------------------------
+def sample_grids(pipeline: InfoGANPipeline, seed: int) -> dict[str, "PIL.Image.Image"]:  # noqa: F821
+    """One grid per continuous code (rows: the first categorical code's values), with fixed noise."""
+    spec = pipeline.latent_spec
+    row_code = spec.code_names[0] if spec.categorical_codes else None
+    column_codes = [name for name in spec.code_names if name != row_code] or [row_code]
+    grids = {}
+    for code in column_codes:
+        traversal = pipeline.traverse(code, row_code=row_code, generator=torch.Generator().manual_seed(seed), steps=8)
+        grids[code] = traversal.grid
+    return grids
+
+
+def save_pipeline(pipeline: InfoGANPipeline, output_dir: Path) -> None:
+    """save_pretrained into a partial folder, then move each part into place."""
+    partial = output_dir / ".partial-pipeline"
+    shutil.rmtree(partial, ignore_errors=True)
+    pipeline.save_pretrained(partial)
+    for item in sorted(partial.iterdir(), key=lambda path: path.name == "model_index.json"):  # the index goes last
+        target = output_dir / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    partial.rmdir()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    output_dir: Path = args.output_dir
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+    )
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in output_dir.glob(".partial-*"):  # left by a killed run
+            shutil.rmtree(stale)
+    accelerator.wait_for_everyone()
+
+    set_seed(args.seed)  # the same initial weights on every process
+    image_generator, discriminator = build_models(args)
+    spec = image_generator.latent_spec
+    generator_optimizer = torch.optim.Adam(image_generator.parameters(), args.learning_rate_generator, betas=(args.adam_beta1, args.adam_beta2))
+    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), args.learning_rate_discriminator, betas=(args.adam_beta1, args.adam_beta2))
+
+    with accelerator.main_process_first():
+        dataset = load_dataset(args.dataset, "train", image_size=args.image_size, channels=args.channels)
+    dataset = dataset.to(accelerator.device)
+    batch_size, world = args.train_batch_size, accelerator.num_processes
+    steps_per_epoch = len(dataset) // world // batch_size
+    if steps_per_epoch == 0:
+        raise SystemExit(f"{len(dataset)} images are fewer than one batch of {batch_size} on each of {world} processes.")
+    max_train_steps = args.max_train_steps or math.ceil(args.num_epochs * steps_per_epoch)
+
+    image_generator, discriminator, generator_optimizer, discriminator_optimizer = accelerator.prepare(
+        image_generator, discriminator, generator_optimizer, discriminator_optimizer
+    )
+
+    global_step = 0
+    if args.resume_from_checkpoint:
+        checkpoint = resolve_checkpoint(output_dir, args.resume_from_checkpoint)
+        if checkpoint is None:
+            accelerator.print(f"No checkpoint in {output_dir}; starting a new run.")
+        else:
+            accelerator.load_state(str(checkpoint))  # weights, optimizers and every process's random states
+            global_step = int(CHECKPOINT_PATTERN.match(checkpoint.name).group(1))
+            accelerator.print(f"Resumed from {checkpoint} at step {global_step}.")
+    if global_step == 0:
+        set_seed(args.seed, device_specific=True)  # different latent samples on each process
+
+    if accelerator.is_main_process:
+        command = "accelerate launch training/train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
+        (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps({**config, "command": command, "num_processes": world}, indent=2))
+    accelerator.init_trackers("infogan", config={key: str(value) for key, value in vars(args).items() if key != "hub_token"})
+
+    eval_dataset = None
+    if accelerator.is_main_process and spec.categorical_codes:
+        try:
+            eval_dataset = load_dataset(args.eval_dataset or args.dataset, "test", image_size=args.image_size, channels=args.channels)
+        except (FileNotFoundError, ValueError) as error:
+            logger.warning(f"No labelled test split, so no clustering accuracy: {error}", main_process_only=True)
+
+    weights = dict(categorical_weight=args.info_weight * args.categorical_weight, continuous_weight=args.info_weight * args.continuous_weight)
+    lower_bound_names = spec.code_names
+
+    def epoch_order(epoch: int) -> torch.Tensor:
+        # The same permutation on every process (seeded by epoch), each taking its own shard.
+        permutation = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed * 100_003 + epoch))
+        return permutation[accelerator.process_index :: world][: steps_per_epoch * batch_size].to(accelerator.device)
+
+    def unwrapped_pipeline() -> InfoGANPipeline:
+        return InfoGANPipeline(accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator))
+
+    def evaluate_and_save(step: int) -> None:
+        pipeline = unwrapped_pipeline()
+        pipeline.image_generator.eval(), pipeline.discriminator.eval()
+        results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed)
+        results["step"] = step
+        write_results(results, output_dir)
+        save_pipeline(pipeline, output_dir)
+        pipeline.image_generator.train(), pipeline.discriminator.train()
+        logs = {f"eval/lower_bound/{name}": value for name, value in results["mutual_information_lower_bound"].items()}
+        if (accuracy := best_clustering_accuracy(results)) is not None:
+            logs["eval/clustering_accuracy"] = accuracy
+        record_metrics(step, logs)
+        accelerator.print(f"step {step}: " + ", ".join(f"{key.split('/')[-1]} {value:.4f}" for key, value in logs.items()))
+
+    def record_metrics(step: int, logs: dict) -> None:
+        accelerator.log(logs, step=step)
+        with open(output_dir / METRICS_FILE, "a") as file:
+            file.write(json.dumps({"step": step, **logs}) + "\n")
+
+    def write_samples(step: int) -> None:
+        pipeline = unwrapped_pipeline()
+        pipeline.image_generator.eval()
+        (output_dir / "samples").mkdir(exist_ok=True)
+        for code, grid in sample_grids(pipeline, args.seed).items():
+            grid.save(output_dir / "samples" / f"step-{step:06d}-{code}.png")
+            if tracker := next((t for t in accelerator.trackers if t.name == "tensorboard"), None):
+                import numpy as np
+
+                tracker.writer.add_image(f"samples/{code}", np.asarray(grid), step, dataformats="HWC")
+        pipeline.image_generator.train()
+
+    progress_bar = tqdm(total=max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
+    order, order_epoch = None, -1
+    timings = {"discriminator": 0.0, "generator": 0.0}
+    image_generator.train(), discriminator.train()
+    while global_step < max_train_steps:
+        epoch, position = divmod(global_step, steps_per_epoch)
+        if epoch != order_epoch:
+            order, order_epoch = epoch_order(epoch), epoch
+        real = dataset.batch(order[position * batch_size : (position + 1) * batch_size])
+        latents = spec.sample(batch_size, device=accelerator.device)
+
+        # Discriminator and Q step: the GAN loss plus lambda * L_I on the fakes (Q shares D's trunk).
+        # Real and fake go through D in one forward, so each step has a single forward per backward.
+        started = time.perf_counter()
+        fake = image_generator(spec.generator_input(latents))
+        output = discriminator(torch.cat([real, fake.detach()]))
+        real_logits, fake_logits = output.logits.float().chunk(2)
+        terms = information_terms(spec, spec.split_q_output(output.q_output[batch_size:]), latents)
+        discriminator_loss = discriminator_adversarial_loss(real_logits, fake_logits) + terms.loss(**weights)
+        discriminator_optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(discriminator_loss)
+        discriminator_optimizer.step()
+        middle = time.perf_counter()
+
+        # Generator step: fool D and be recognisable by Q (equation 5). With --info_weight 0 the
+        # information term still enters with weight 0, so DDP sees the Q head used.
+        output = discriminator(fake)
+        terms = information_terms(spec, spec.split_q_output(output.q_output), latents)
+        generator_loss = generator_adversarial_loss(output.logits.float(), args.adversarial_loss) + terms.loss(**weights)
+        generator_optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(generator_loss)
+        generator_optimizer.step()
+        timings["discriminator"] += middle - started
+        timings["generator"] += time.perf_counter() - middle
+
+        global_step += 1
+        progress_bar.update(1)
+        if global_step % args.logging_steps == 0 or global_step == max_train_steps:
+            bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]).detach()
+            logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}
+            logs |= {f"lower_bound/{name}": value for name, value in zip(lower_bound_names, bounds.tolist())}
+            logs |= {f"ms_per_step/{part}": 1000 * seconds / args.logging_steps for part, seconds in timings.items()}
+            timings = dict.fromkeys(timings, 0.0)
+            progress_bar.set_postfix({"D": f"{logs['loss/discriminator']:.3f}", "G": f"{logs['loss/generator']:.3f}"} | {
+                name: f"{value:.2f}" for name, value in zip(lower_bound_names, bounds.tolist()) if name.startswith("categorical")
+            })
+            if accelerator.is_main_process:
+                record_metrics(global_step, logs)
+        if global_step % args.checkpointing_steps == 0:
+            save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
+        if accelerator.is_main_process and args.sample_steps and global_step % args.sample_steps == 0:
+            write_samples(global_step)
+        if accelerator.is_main_process and args.eval_steps and global_step % args.eval_steps == 0 and global_step != max_train_steps:
+            evaluate_and_save(global_step)
+    progress_bar.close()
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_samples(global_step)
+        evaluate_and_save(global_step)
+        if args.push_to_hub:
+            from infogan_hub.hub import push_to_hub
+
+            url = push_to_hub(output_dir, args.hub_model_id, token=args.hub_token, private=args.hub_private_repo)
+            accelerator.print(f"Pushed to {url}")
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    main()
