@@ -114,6 +114,7 @@ class _NumpyArraysOnly(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"): ("numpy", "ndarray"),
         ("numpy", "dtype"): ("numpy", "dtype"),
+        ("_codecs", "encode"): ("_codecs", "encode"),  # how Python 3 writes array bytes in protocol 2
     }
 
     def find_class(self, module: str, name: str):

@@ -118,7 +118,7 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
             specification, see [`LatentSpec`]; it sizes the Q head.
         image_size (`int`, defaults to 28): 28, 32 or 64.
         channels (`int`, defaults to 1): 1 or 3.
-        hidden_dim (`int`, defaults to 1024): width of the shared fully connected layer.
+        hidden_dim (`int`, defaults to 1024): width of the shared fully connected layer; 0 leaves it out.
         base_channels (`int`, defaults to 64): channels of the first convolution; each following
             one has twice as many.
         q_hidden_dim (`int`, defaults to 128): width of the Q head's hidden layer.
@@ -150,16 +150,15 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(leaky_relu_slope, True)]
         for width_in, width_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(width_in, width_out, 4, 2, 1), nn.BatchNorm2d(width_out), nn.LeakyReLU(leaky_relu_slope, True)]
-        layers += [
-            nn.Flatten(),
-            nn.Linear(widths[-1] * initial_size**2, hidden_dim),
-            nn.BatchNorm1d(hidden_dim),
-            nn.LeakyReLU(leaky_relu_slope, True),
-        ]
+        layers.append(nn.Flatten())
+        features = widths[-1] * initial_size**2
+        if hidden_dim:
+            layers += [nn.Linear(features, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.LeakyReLU(leaky_relu_slope, True)]
+            features = hidden_dim
         self.trunk = nn.Sequential(*layers)
-        self.real_fake_head = nn.Linear(hidden_dim, 1)
+        self.real_fake_head = nn.Linear(features, 1)
         self.q_head = nn.Sequential(
-            nn.Linear(hidden_dim, q_hidden_dim),
+            nn.Linear(features, q_hidden_dim),
             nn.BatchNorm1d(q_hidden_dim),
             nn.LeakyReLU(leaky_relu_slope, True),
             nn.Linear(q_hidden_dim, self.latent_spec.q_output_dim),

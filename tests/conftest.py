@@ -1,0 +1,52 @@
+"""Shared fixtures: small real models, the real MNIST cache, and the repository's paths."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+ARTIFACTS = REPOSITORY / "test-artifacts"
+
+# Small widths keep the tests quick; the architecture is the same as the presets'.
+SMALL_ARCHITECTURE = {"hidden_dim": 64, "base_channels": 8}
+
+
+@pytest.fixture
+def small_models():
+    from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
+
+    torch.manual_seed(0)
+    return (
+        InfoGANGenerator(**SMALL_ARCHITECTURE).eval(),
+        InfoGANDiscriminator(**SMALL_ARCHITECTURE, q_hidden_dim=16).eval(),
+    )
+
+
+@pytest.fixture
+def small_pipeline(small_models):
+    from infogan_hub import InfoGANPipeline
+
+    image_generator, discriminator = small_models
+    return InfoGANPipeline(image_generator=image_generator, discriminator=discriminator)
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    """The real MNIST test split from the data cache that `bash run.sh setup` fills."""
+    from infogan_hub.data import load_dataset
+
+    return load_dataset("mnist", "test")
+
+
+def accelerate_env(**extra: str) -> dict[str, str]:
+    """Environment for `accelerate launch` subprocesses: CPU, no trackers' network, this venv first."""
+    env = dict(os.environ)
+    env.update({"ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"})
+    env.update(extra)
+    return env

@@ -1,0 +1,47 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from infogan_hub.evaluation import clustering_accuracy, evaluate, mutual_information_lower_bound, write_results
+
+
+def test_clusters_that_are_a_relabelling_score_one():
+    labels = np.repeat(np.arange(10), 7)
+    permutation = np.random.default_rng(0).permutation(10)
+    accuracy, matching = clustering_accuracy(permutation[labels], labels)
+    assert accuracy == 1.0
+    assert all(matching[permutation[label]] == label for label in range(10))
+
+
+def test_clustering_accuracy_uses_the_best_one_to_one_matching():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    clusters = np.array([2, 2, 1, 0, 0, 0, 0, 1])  # best: 2->0, 0->1, 1->2 gives 2 + 3 + 1 = 6 of 8
+    assert clustering_accuracy(clusters, labels)[0] == pytest.approx(6 / 8)
+    with pytest.raises(ValueError, match="equal-length"):
+        clustering_accuracy(np.array([0, 1]), np.array([0]))
+
+
+def test_a_q_head_that_outputs_nothing_has_a_zero_bound(small_models):
+    image_generator, discriminator = small_models
+    torch.nn.init.zeros_(discriminator.q_head[-1].weight)
+    torch.nn.init.zeros_(discriminator.q_head[-1].bias)
+    bounds = mutual_information_lower_bound(image_generator, discriminator, num_samples=300, batch_size=128)
+    assert bounds["categorical_0"] == pytest.approx(0.0, abs=1e-6)
+    # zero mean and log-variance: NLL of Uniform(-1, 1) codes under N(0, 1) is 0.5 ln(2 pi) + 1/6
+    assert bounds["continuous_0"] == pytest.approx(math.log(2) - 0.5 * math.log(2 * math.pi) - 1 / 6, abs=0.05)
+
+
+def test_evaluate_reports_accuracy_on_labelled_images_and_writes_json(small_models, mnist_test, tmp_path):
+    from infogan_hub.data import ImageDataset
+
+    image_generator, discriminator = small_models
+    subset = ImageDataset(mnist_test.images[:500], mnist_test.labels[:500], "mnist/test[:500]")
+    results = evaluate(image_generator, discriminator, subset, num_samples=200)
+    code = results["clustering"]["codes"]["categorical_0"]
+    assert 0.0 < code["accuracy"] <= 1.0 and len(code["matching"]) == 10
+    assert results["categorical_entropy"]["categorical_0"] == pytest.approx(math.log(10))
+    path = write_results(results, tmp_path)
+    assert json.loads(path.read_text())["clustering"]["num_images"] == 500

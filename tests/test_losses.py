@@ -1,0 +1,58 @@
+import math
+
+import pytest
+import torch
+
+from infogan_hub import LatentSpec, discriminator_adversarial_loss, generator_adversarial_loss, information_terms
+from infogan_hub.latent import QOutput
+
+
+def _q(spec, logits, mean, log_variance):
+    return QOutput([logits], mean, log_variance)
+
+
+def test_a_q_that_recovers_the_code_reaches_the_entropy():
+    spec = LatentSpec(noise_dim=2, categorical_codes=(10,), continuous_codes=1)
+    latents = spec.sample(500, generator=torch.Generator().manual_seed(0))
+    perfect = torch.nn.functional.one_hot(latents.categorical[:, 0], 10).float() * 50
+    terms = information_terms(spec, _q(spec, perfect, latents.continuous, torch.zeros(500, 1)), latents)
+    assert terms.categorical_lower_bound.item() == pytest.approx(math.log(10), abs=1e-4)
+    assert terms.categorical_cross_entropy.item() == pytest.approx(0, abs=1e-4)
+
+
+def test_a_q_that_knows_nothing_has_a_zero_bound():
+    spec = LatentSpec(noise_dim=2, categorical_codes=(10,), continuous_codes=1)
+    latents = spec.sample(100, generator=torch.Generator().manual_seed(0))
+    terms = information_terms(spec, _q(spec, torch.zeros(100, 10), torch.zeros(100, 1), torch.zeros(100, 1)), latents)
+    assert terms.categorical_lower_bound.item() == pytest.approx(0, abs=1e-6)
+
+
+def test_continuous_term_is_the_gaussian_negative_log_likelihood():
+    spec = LatentSpec(noise_dim=2, categorical_codes=(3,), continuous_codes=2)
+    latents = spec.sample(64, generator=torch.Generator().manual_seed(1))
+    mean, log_variance = torch.randn(64, 2), torch.randn(64, 2)
+    terms = information_terms(spec, _q(spec, torch.zeros(64, 3), mean, log_variance), latents)
+    expected = -torch.distributions.Normal(mean, (0.5 * log_variance).exp()).log_prob(latents.continuous).mean(0)
+    torch.testing.assert_close(terms.continuous_negative_log_likelihood, expected)
+    torch.testing.assert_close(terms.continuous_lower_bound, math.log(2) - expected)
+
+
+def test_loss_weights_each_code_type():
+    spec = LatentSpec(noise_dim=2, categorical_codes=(3,), continuous_codes=1)
+    latents = spec.sample(8, generator=torch.Generator().manual_seed(2))
+    terms = information_terms(spec, _q(spec, torch.randn(8, 3), torch.randn(8, 1), torch.zeros(8, 1)), latents)
+    ce, nll = terms.categorical_cross_entropy.sum(), terms.continuous_negative_log_likelihood.sum()
+    torch.testing.assert_close(terms.loss(1.0, 0.1), ce + 0.1 * nll)
+    assert terms.loss(0.0, 0.0).item() == 0
+
+
+def test_adversarial_losses():
+    confident_real, confident_fake = torch.full((4,), 20.0), torch.full((4,), -20.0)
+    assert discriminator_adversarial_loss(confident_real, confident_fake).item() == pytest.approx(0, abs=1e-6)
+    assert generator_adversarial_loss(confident_fake).item() == pytest.approx(20, abs=1e-3)
+    # minimax saturates where the generator is worst: its gradient vanishes (the paper's reason for the other form)
+    logits = confident_fake.clone().requires_grad_()
+    generator_adversarial_loss(logits, "minimax").backward()
+    assert logits.grad.abs().max() < 1e-7
+    with pytest.raises(ValueError, match="adversarial loss must be one of"):
+        generator_adversarial_loss(confident_fake, "wasserstein")
