@@ -118,3 +118,12 @@ def test_bad_batch_size_and_unknown_code_names(spec):
         spec.parse_code_name("continuous_5")
     with pytest.raises(ValueError, match="no continuous codes"):
         LatentSpec(continuous_codes=0).prepare(1, continuous=[0.0])
+
+
+def test_a_fixed_continuous_variance_drops_the_log_variance_outputs():
+    spec = LatentSpec(noise_dim=2, categorical_codes=(3,), continuous_codes=2, continuous_variance="fixed")
+    assert spec.q_output_dim == 3 + 2
+    q = spec.split_q_output(torch.arange(5, dtype=torch.float32).unsqueeze(0))
+    assert q.continuous_mean.tolist() == [[3.0, 4.0]] and q.continuous_log_variance.tolist() == [[0.0, 0.0]]
+    with pytest.raises(ValueError, match=r"continuous_variance must be one of \('learned', 'fixed'\)"):
+        LatentSpec(continuous_variance="free")

@@ -73,7 +73,7 @@ def test_presets_build(preset):
 
 def test_presets_reproduce_the_papers_latent_codes():
     specs = {path.stem: LatentSpec.from_config(json.loads(path.read_text())) for path in PRESETS}
-    assert specs["mnist"] == LatentSpec(62, (10,), 2)
+    assert specs["mnist"] == LatentSpec(62, (10,), 2, continuous_variance="fixed")
     assert specs["svhn"].categorical_codes == (10,) * 4 and specs["svhn"].continuous_codes == 4
     assert specs["celeba"].categorical_codes == (10,) * 10
     assert specs["faces3d"].continuous_codes == 5 and specs["faces3d"].categorical_codes == ()

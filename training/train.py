@@ -66,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     latent.add_argument("--continuous_codes", type=int)
     latent.add_argument("--noise_prior", choices=("uniform", "normal"))
     latent.add_argument("--continuous_prior", choices=("uniform", "normal"))
+    latent.add_argument("--continuous_variance", choices=("learned", "fixed"), default="learned", help="Q's variance for continuous codes")
 
     model = parser.add_argument_group("model")
     model.add_argument("--image_size", type=int)
@@ -130,7 +131,9 @@ def preset_defaults_required() -> set[str]:
 
 
 def build_models(args: argparse.Namespace) -> tuple[InfoGANGenerator, InfoGANDiscriminator]:
-    spec = LatentSpec(args.noise_dim, tuple(args.categorical_codes), args.continuous_codes, args.noise_prior, args.continuous_prior)
+    spec = LatentSpec(
+        args.noise_dim, tuple(args.categorical_codes), args.continuous_codes, args.noise_prior, args.continuous_prior, args.continuous_variance
+    )
     architecture = dict(image_size=args.image_size, channels=args.channels, hidden_dim=args.hidden_dim, base_channels=args.base_channels)
     return (
         InfoGANGenerator(**spec.to_config(), **architecture),
@@ -239,16 +242,15 @@ def main(argv: list[str] | None = None) -> None:
         if checkpoint is None:
             accelerator.print(f"No checkpoint in {output_dir}; starting a new run.")
         else:
-            accelerator.load_state(str(checkpoint))  # weights, optimizers and every process's random states
+            accelerator.load_state(str(checkpoint))  # weights and optimizers
             global_step = int(CHECKPOINT_PATTERN.match(checkpoint.name).group(1))
             accelerator.print(f"Resumed from {checkpoint} at step {global_step}.")
-    if global_step == 0:
-        set_seed(args.seed, device_specific=True)  # different latent samples on each process
 
     if accelerator.is_main_process:
         command = "accelerate launch training/train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
         config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
-        (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps({**config, "command": command, "num_processes": world}, indent=2))
+        record = {**config, "command": command, "num_processes": world, "device": str(accelerator.device)}
+        (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=2))
     accelerator.init_trackers("infogan", config={key: str(value) for key, value in vars(args).items() if key != "hub_token"})
 
     eval_dataset = None
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
 
     progress_bar = tqdm(total=max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
     order, order_epoch = None, -1
+    latent_generator = torch.Generator()
     timings = {"discriminator": 0.0, "generator": 0.0}
     image_generator.train(), discriminator.train()
     while global_step < max_train_steps:
@@ -309,7 +312,10 @@ def main(argv: list[str] | None = None) -> None:
         if epoch != order_epoch:
             order, order_epoch = epoch_order(epoch), epoch
         real = dataset.batch(order[position * batch_size : (position + 1) * batch_size])
-        latents = spec.sample(batch_size, device=accelerator.device)
+        # Latents depend only on (seed, process, step): a resumed run draws exactly what the
+        # uninterrupted one would have, without restoring random states from a pickle.
+        latent_generator.manual_seed(hash((args.seed, accelerator.process_index, global_step)) & 0xFFFF_FFFF_FFFF)
+        latents = spec.sample(batch_size, generator=latent_generator, device=accelerator.device)
 
         # Discriminator and Q step: the GAN loss plus lambda * L_I on the fakes (Q shares D's trunk).
         # Real and fake go through D separately, so BatchNorm sees the same fake-only batches here
@@ -358,6 +364,12 @@ def main(argv: list[str] | None = None) -> None:
     progress_bar.close()
 
     accelerator.wait_for_everyone()
+    if world > 1:  # DDP keeps replicas in step; a mismatch here would mean a broken set-up, not noise
+        parameters = [*image_generator.parameters(), *discriminator.parameters()]
+        checksums = accelerator.gather(torch.stack([p.detach().double().sum() for p in parameters]).sum()[None])
+        if not torch.equal(checksums, checksums[:1].expand_as(checksums)):
+            raise RuntimeError(f"Parameters differ between processes: checksums {checksums.tolist()}.")
+        accelerator.print(f"Parameters identical on all {world} processes.")
     if accelerator.is_main_process:
         write_samples(global_step)
         evaluate_and_save(global_step)

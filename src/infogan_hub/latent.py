@@ -15,6 +15,7 @@ import torch
 
 NOISE_PRIORS = ("uniform", "normal")
 CONTINUOUS_PRIORS = ("uniform", "normal")
+CONTINUOUS_VARIANCES = ("learned", "fixed")
 # The range the paper samples continuous codes from; traversals go beyond it (Figure 2).
 TRAINED_CONTINUOUS_RANGE = (-1.0, 1.0)
 TRAVERSAL_CONTINUOUS_RANGE = (-2.0, 2.0)
@@ -51,7 +52,7 @@ class QOutput:
             categorical code.
         continuous_mean (`torch.Tensor` of shape `(batch_size, num_continuous_codes)`).
         continuous_log_variance (`torch.Tensor` of shape `(batch_size, num_continuous_codes)`): the
-            factored Gaussian's log-variance (paper, section 5).
+            factored Gaussian's log-variance (paper, section 5); zeros when the variance is fixed.
     """
 
     categorical_logits: list[torch.Tensor]
@@ -71,6 +72,11 @@ class LatentSpec:
         noise_prior (`str`, defaults to `"uniform"`): `"uniform"` (on [-1, 1]) or `"normal"`.
         continuous_prior (`str`, defaults to `"uniform"`): `"uniform"` (on [-1, 1], as in the
             paper) or `"normal"` (standard normal).
+        continuous_variance (`str`, defaults to `"learned"`): whether Q's factored Gaussian for the
+            continuous codes has a `"learned"` log-variance or a `"fixed"` unit variance (as the
+            paper's MNIST experiment). With a learned variance the information reward is
+            unbounded, which can lead continuous codes to take over what a categorical code should
+            capture; a fixed variance bounds it.
     """
 
     noise_dim: int = 62
@@ -78,6 +84,7 @@ class LatentSpec:
     continuous_codes: int = 2
     noise_prior: str = "uniform"
     continuous_prior: str = "uniform"
+    continuous_variance: str = "learned"
 
     def __post_init__(self):
         # Configs round-trip through JSON, which turns tuples into lists.
@@ -96,6 +103,8 @@ class LatentSpec:
             raise ValueError(f"noise_prior must be one of {NOISE_PRIORS}, got {self.noise_prior!r}.")
         if self.continuous_prior not in CONTINUOUS_PRIORS:
             raise ValueError(f"continuous_prior must be one of {CONTINUOUS_PRIORS}, got {self.continuous_prior!r}.")
+        if self.continuous_variance not in CONTINUOUS_VARIANCES:
+            raise ValueError(f"continuous_variance must be one of {CONTINUOUS_VARIANCES}, got {self.continuous_variance!r}.")
         if self.input_dim == 0:
             raise ValueError("A latent specification needs at least one input dimension.")
 
@@ -111,8 +120,10 @@ class LatentSpec:
 
     @property
     def q_output_dim(self) -> int:
-        """Size of the Q head's output: logits per category, mean and log-variance per continuous code."""
-        return sum(self.categorical_codes) + 2 * self.continuous_codes
+        """Size of the Q head's output: logits per category, a mean per continuous code, and a
+        log-variance per continuous code when it is learned."""
+        per_continuous_code = 2 if self.continuous_variance == "learned" else 1
+        return sum(self.categorical_codes) + per_continuous_code * self.continuous_codes
 
     @property
     def code_names(self) -> list[str]:
@@ -275,8 +286,11 @@ class LatentSpec:
         """Splits the Q head's `(batch_size, q_output_dim)` output into its per-code parts."""
         if q_output.shape[-1] != self.q_output_dim:
             raise ValueError(f"Q output has {q_output.shape[-1]} features, the spec needs {self.q_output_dim}.")
-        sizes = [*self.categorical_codes, self.continuous_codes, self.continuous_codes]
-        *logits, mean, log_variance = torch.split(q_output, sizes, dim=-1)
+        if self.continuous_variance == "learned":
+            *logits, mean, log_variance = torch.split(q_output, [*self.categorical_codes, self.continuous_codes, self.continuous_codes], dim=-1)
+        else:
+            *logits, mean = torch.split(q_output, [*self.categorical_codes, self.continuous_codes], dim=-1)
+            log_variance = torch.zeros_like(mean)
         return QOutput(list(logits), mean, log_variance)
 
 

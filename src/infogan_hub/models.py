@@ -43,8 +43,8 @@ class InfoGANGenerator(ModelMixin, ConfigMixin):
     Args:
         noise_dim (`int`, defaults to 62), categorical_codes (`Sequence[int]`, defaults to `(10,)`),
         continuous_codes (`int`, defaults to 2), noise_prior (`str`, defaults to `"uniform"`),
-        continuous_prior (`str`, defaults to `"uniform"`): the latent specification, see
-            [`LatentSpec`].
+        continuous_prior (`str`, defaults to `"uniform"`), continuous_variance (`str`, defaults to
+            `"learned"`): the latent specification, see [`LatentSpec`].
         image_size (`int`, defaults to 28): 28, 32 or 64.
         channels (`int`, defaults to 1): 1 (grayscale) or 3 (RGB).
         hidden_dim (`int`, defaults to 1024): width of the first fully connected layer; 0 leaves it out.
@@ -60,6 +60,7 @@ class InfoGANGenerator(ModelMixin, ConfigMixin):
         continuous_codes: int = 2,
         noise_prior: str = "uniform",
         continuous_prior: str = "uniform",
+        continuous_variance: str = "learned",
         image_size: int = 28,
         channels: int = 1,
         hidden_dim: int = 1024,
@@ -114,8 +115,8 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
     r"""The discriminator D(x) with the auxiliary head Q(c|x) sharing its convolutional trunk.
 
     Args:
-        noise_dim, categorical_codes, continuous_codes, noise_prior, continuous_prior: the latent
-            specification, see [`LatentSpec`]; it sizes the Q head.
+        noise_dim, categorical_codes, continuous_codes, noise_prior, continuous_prior,
+        continuous_variance: the latent specification, see [`LatentSpec`]; it sizes the Q head.
         image_size (`int`, defaults to 28): 28, 32 or 64.
         channels (`int`, defaults to 1): 1 or 3.
         hidden_dim (`int`, defaults to 1024): width of the shared fully connected layer; 0 leaves it out.
@@ -133,6 +134,7 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         continuous_codes: int = 2,
         noise_prior: str = "uniform",
         continuous_prior: str = "uniform",
+        continuous_variance: str = "learned",
         image_size: int = 28,
         channels: int = 1,
         hidden_dim: int = 1024,

@@ -1,0 +1,313 @@
+"""Explore what an InfoGAN's latent codes learned: generate, traverse, encode.
+
+    python spaces_app/app.py            # MODEL_ID: a Hub repo id or a local pipeline folder
+
+Every control is derived from the loaded model's latent specification. The page keeps a bounded
+pool of controls (MAX_CATEGORICAL_CODES dropdowns, MAX_CONTINUOUS_CODES sliders) and shows the
+ones the model has, so the endpoints keep one signature whichever model is loaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network needed to serve the page
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import PIL.ImageOps
+import torch
+import torchvision
+
+from infogan_hub import InfoGANPipeline, LatentSpec
+from infogan_hub.evaluation import RESULTS_FILE
+from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = os.environ.get("MODEL_ID", str(REPOSITORY / "pretrained" / "infogan-mnist"))
+MAX_CATEGORICAL_CODES, MAX_CONTINUOUS_CODES = 10, 10
+MAX_GRID_SIDE = 10  # a 10x10 grid: one request generates at most 100 images
+MAX_TRAVERSAL_STEPS = 16
+RANDOM = "random"
+CELL_SCALE = 3  # upscale small images so the page shows them at a readable size
+
+
+@functools.lru_cache(maxsize=2)
+def load_pipeline(model_id: str) -> InfoGANPipeline:
+    """The pipeline for a Hub repo id or local folder, with a message a person can act on."""
+    model_id = model_id.strip()
+    if not model_id:
+        raise gr.Error("Give a Hub repo id (user/name) or a local folder holding a saved InfoGANPipeline.")
+    try:
+        pipe = InfoGANPipeline.from_pretrained(model_id)
+    except Exception as error:  # any loading failure becomes a message in the page, not a traceback
+        raise gr.Error(f"Could not load {model_id!r}: {type(error).__name__}: {str(error).splitlines()[0][:300]}") from error
+    spec = pipe.latent_spec
+    if spec.num_categorical_codes > MAX_CATEGORICAL_CODES or spec.continuous_codes > MAX_CONTINUOUS_CODES:
+        raise gr.Error(
+            f"{model_id} has {spec.num_categorical_codes} categorical and {spec.continuous_codes} continuous codes; "
+            f"this app shows at most {MAX_CATEGORICAL_CODES} and {MAX_CONTINUOUS_CODES}."
+        )
+    return pipe
+
+
+def _upscale(image: PIL.Image.Image) -> PIL.Image.Image:
+    return image.resize((image.width * CELL_SCALE, image.height * CELL_SCALE), PIL.Image.Resampling.NEAREST)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    if value is None or float(value) != int(float(value)) or not low <= int(float(value)) <= high:
+        raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
+    return int(float(value))
+
+
+def _codes_from_controls(spec: LatentSpec, controls: list[Any]) -> tuple[list[Optional[int]], list[float]]:
+    categorical_controls, continuous_controls = controls[:MAX_CATEGORICAL_CODES], controls[MAX_CATEGORICAL_CODES:]
+    categorical = []
+    for index, size in enumerate(spec.categorical_codes):
+        value = categorical_controls[index]
+        categorical.append(None if value in (None, RANDOM) else _check_int(f"categorical_{index}", value, 0, size - 1))
+    continuous = []
+    low, high = TRAVERSAL_CONTINUOUS_RANGE
+    for index in range(spec.continuous_codes):
+        value = float(continuous_controls[index])
+        if not low <= value <= high:
+            raise gr.Error(f"continuous_{index} must lie in {low}..{high}, got {value}.")
+        continuous.append(value)
+    return categorical, continuous
+
+
+def generate(model_id: str, seed: float, rows: float, columns: float, *controls: Any) -> PIL.Image.Image:
+    """A rows x columns grid: the chosen codes, a different noise sample in each cell."""
+    pipe = load_pipeline(model_id)
+    rows, columns = _check_int("rows", rows, 1, MAX_GRID_SIDE), _check_int("columns", columns, 1, MAX_GRID_SIDE)
+    categorical, continuous = _codes_from_controls(pipe.latent_spec, list(controls))
+    generator = torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1))
+    images = pipe(
+        batch_size=rows * columns,
+        categorical=categorical or None,
+        continuous=continuous or None,
+        generator=generator,
+        output_type="pt",
+    ).images
+    return _upscale(torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(images, nrow=columns, pad_value=1.0)))
+
+
+def traverse(model_id: str, code: str, row_code: str, low: float, high: float, steps: float, seed: float):
+    """The paper's Figure 2 grid for one code (and optionally a second down the rows), plus a GIF."""
+    pipe = load_pipeline(model_id)
+    if code not in pipe.latent_spec.code_names:
+        raise gr.Error(f"Choose a code of this model: {pipe.latent_spec.code_names}.")
+    steps = _check_int("steps", steps, 2, MAX_TRAVERSAL_STEPS)
+    if not (TRAVERSAL_CONTINUOUS_RANGE[0] <= low < high <= TRAVERSAL_CONTINUOUS_RANGE[1]):
+        raise gr.Error(f"The range must satisfy {TRAVERSAL_CONTINUOUS_RANGE[0]} <= low < high <= {TRAVERSAL_CONTINUOUS_RANGE[1]}.")
+    row_code = None if row_code in (None, "", "(noise samples)") else row_code
+    try:
+        traversal = pipe.traverse(
+            code, row_code=row_code, steps=steps, value_range=(low, high), num_rows=5,
+            generator=torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1)), output_type="pt",
+        )  # fmt: skip
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+    grid = _upscale(traversal.grid)
+    folder = Path(tempfile.mkdtemp(prefix="traversal-"))
+    grid_path, gif_path = folder / f"traversal-{code}.png", folder / f"traversal-{code}.gif"
+    grid.save(grid_path)
+    # One GIF frame per column value: the whole column of the grid (all rows) at that value.
+    columns = len(traversal.column_values)
+    frames = traversal.images.view(-1, columns, *traversal.images.shape[1:]).transpose(0, 1)
+    gif_frames = [_upscale(torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(frame, nrow=frame.shape[0], pad_value=1.0))) for frame in frames]
+    gif_frames[0].save(gif_path, save_all=True, append_images=gif_frames[1:] + gif_frames[-2:0:-1], duration=120, loop=0)
+    return grid, str(gif_path), [str(grid_path), str(gif_path)]
+
+
+def mnist_style(image: PIL.Image.Image) -> PIL.Image.Image:
+    """A drawing as MNIST shows digits: light strokes on black, the digit's box scaled to 20 pixels and centred."""
+    gray = image.convert("L") if image.mode != "RGBA" else _flatten_rgba(image)
+    array = np.asarray(gray, dtype=np.float32)
+    if array.mean() > 127:  # dark strokes on a light background: invert
+        gray = PIL.ImageOps.invert(gray)
+    box = gray.point(lambda value: 255 if value > 30 else 0).getbbox()
+    if box is None:
+        raise gr.Error("The image is empty: draw or upload a digit.")
+    digit = gray.crop(box)
+    scale = 20 / max(digit.size)
+    digit = digit.resize((max(1, round(digit.width * scale)), max(1, round(digit.height * scale))), PIL.Image.Resampling.LANCZOS)
+    canvas = PIL.Image.new("L", (28, 28))
+    canvas.paste(digit, ((28 - digit.width) // 2, (28 - digit.height) // 2))
+    return canvas
+
+
+def _flatten_rgba(image: PIL.Image.Image) -> PIL.Image.Image:
+    """Transparent background becomes black, strokes keep their brightness (or opacity when dark)."""
+    rgba = np.asarray(image, dtype=np.float32) / 255
+    alpha = rgba[..., 3:]
+    luminance = rgba[..., :3].mean(axis=-1, keepdims=True)
+    strokes_are_dark = (luminance * alpha).sum() < (alpha.sum() / 2)
+    value = alpha if strokes_are_dark else luminance * alpha
+    return PIL.Image.fromarray((value[..., 0] * 255).astype(np.uint8))
+
+
+def encode(model_id: str, image: Any, seed: float):
+    """What Q infers from a drawn or uploaded image, and variations generated with those codes."""
+    pipe = load_pipeline(model_id)
+    if pipe.discriminator is None:
+        raise gr.Error(f"{model_id} has no discriminator/Q head, so it cannot encode images.")
+    if isinstance(image, dict):  # Sketchpad/ImageEditor value
+        image = image.get("composite")
+    if image is None:
+        raise gr.Error("Draw or upload an image first.")
+    if not isinstance(image, PIL.Image.Image):
+        image = PIL.Image.fromarray(np.asarray(image))
+    if max(image.size) > 4096:
+        raise gr.Error(f"The image is {image.width}x{image.height}; give one at most 4096 pixels on a side.")
+    config = pipe.discriminator.config
+    prepared = mnist_style(image) if config.channels == 1 else image.convert("RGB")
+    prepared = prepared.resize((config.image_size, config.image_size))
+    encoded = pipe.encode(prepared)
+    spec = pipe.latent_spec
+    labels = {
+        f"categorical_{index} = {value}": float(probability)
+        for index, probabilities in enumerate(encoded.categorical_probabilities)
+        for value, probability in enumerate(probabilities[0].tolist())
+    }
+    continuous = {f"continuous_{index}": round(float(value), 4) for index, value in enumerate(encoded.continuous[0].tolist())}
+    variations = pipe(
+        batch_size=8,
+        categorical=encoded.categorical[0].tolist() or None,
+        continuous=encoded.continuous[0].clamp(*TRAVERSAL_CONTINUOUS_RANGE).tolist() or None,
+        generator=torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1)),
+        output_type="pt",
+    ).images
+    grid = torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(variations, nrow=8, pad_value=1.0))
+    return _upscale(prepared.convert("RGB")), labels if spec.categorical_codes else {}, continuous, _upscale(grid)
+
+
+def describe(model_id: str) -> str:
+    """The latent specification as a table, with the model's measured results when it has them."""
+    pipe = load_pipeline(model_id)
+    spec = pipe.latent_spec
+    lines = [f"**Model:** `{model_id}`", "", "| code | kind | prior | size |", "| --- | --- | --- | --- |"]
+    for index, size in enumerate(spec.categorical_codes):
+        lines.append(f"| categorical_{index} | categorical | uniform | {size} |")
+    for index in range(spec.continuous_codes):
+        lines.append(f"| continuous_{index} | continuous | {spec.continuous_prior} | 1 |")
+    lines.append(f"| noise | noise | {spec.noise_prior} | {spec.noise_dim} |")
+    results_path = Path(model_id) / RESULTS_FILE
+    if results_path.is_file():
+        results = json.loads(results_path.read_text())
+        lines += ["", "**Measured** (`evaluation_results.json`):", ""]
+        for name, bound in results.get("mutual_information_lower_bound", {}).items():
+            lines.append(f"- {name}: mutual information lower bound {bound:.3f} nats")
+        for name, code in results.get("clustering", {}).get("codes", {}).items():
+            lines.append(f"- {name}: clustering accuracy {100 * code['accuracy']:.1f}% on {results['clustering']['dataset']}")
+    return "\n".join(lines)
+
+
+def control_updates(model_id: str) -> list:
+    """Show, label and bound the controls for the model's codes; hide the rest."""
+    spec = load_pipeline(model_id).latent_spec
+    updates = []
+    for index in range(MAX_CATEGORICAL_CODES):
+        visible = index < spec.num_categorical_codes
+        choices = [RANDOM, *map(str, range(spec.categorical_codes[index]))] if visible else [RANDOM]
+        updates.append(gr.update(visible=visible, choices=choices, value="0" if visible else RANDOM, label=f"categorical_{index}"))
+    for index in range(MAX_CONTINUOUS_CODES):
+        updates.append(gr.update(visible=index < spec.continuous_codes, value=0.0, label=f"continuous_{index}"))
+    names = spec.code_names
+    updates.append(gr.update(choices=names, value=names[-1] if spec.continuous_codes else names[0]))
+    updates.append(gr.update(choices=["(noise samples)", *names], value=names[0] if spec.categorical_codes and spec.continuous_codes else "(noise samples)"))
+    return updates
+
+
+def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
+    trained_low, trained_high = TRAINED_CONTINUOUS_RANGE
+    with gr.Blocks(title="InfoGAN latent explorer", analytics_enabled=False) as demo:
+        gr.Markdown("# InfoGAN latent explorer\nEach control is one latent code of the model. "
+                    f"Continuous codes were trained on [{trained_low}, {trained_high}]; the sliders go to "
+                    f"{TRAVERSAL_CONTINUOUS_RANGE}, beyond the trained range, as in the paper's Figure 2.")  # fmt: skip
+        with gr.Row():
+            model_box = gr.Textbox(value=model_id, label="Model (Hub repo id or local folder)", scale=4)
+            load_button = gr.Button("Load", scale=1)
+        summary = gr.Markdown()
+        with gr.Tab("Generate"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    categorical_controls = [gr.Dropdown([RANDOM], value=RANDOM, visible=False, label=f"categorical_{i}") for i in range(MAX_CATEGORICAL_CODES)]
+                    continuous_controls = [
+                        gr.Slider(*TRAVERSAL_CONTINUOUS_RANGE, value=0.0, step=0.05, visible=False, label=f"continuous_{i}",
+                                  info=f"trained range {trained_low}..{trained_high}")
+                        for i in range(MAX_CONTINUOUS_CODES)
+                    ]  # fmt: skip
+                    with gr.Row():
+                        seed = gr.Number(value=0, precision=0, minimum=0, label="noise seed")
+                        reroll = gr.Button("Re-roll noise")
+                    rows = gr.Slider(1, MAX_GRID_SIDE, value=4, step=1, label="rows")
+                    columns = gr.Slider(1, MAX_GRID_SIDE, value=8, step=1, label="columns")
+                with gr.Column(scale=2):
+                    generated = gr.Image(label="generated", type="pil", elem_id="generated-image", format="png")
+        with gr.Tab("Traverse"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    traverse_code = gr.Dropdown([], label="code across the columns")
+                    traverse_row_code = gr.Dropdown([], label="code down the rows")
+                    low = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[0], label="from (continuous codes)")
+                    high = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[1], label="to")
+                    steps = gr.Slider(2, MAX_TRAVERSAL_STEPS, value=9, step=1, label="steps")
+                    traverse_button = gr.Button("Traverse", variant="primary")
+                with gr.Column(scale=2):
+                    traversal_grid = gr.Image(label="traversal", type="pil", format="png")
+                    traversal_gif = gr.Image(label="animation", type="filepath")
+                    traversal_files = gr.File(label="download", file_count="multiple")
+        with gr.Tab("Encode"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    sketch = gr.Sketchpad(label="draw a digit", type="pil", image_mode="RGBA", canvas_size=(280, 280))
+                    upload = gr.Image(label="or upload an image", type="pil")
+                    encode_button = gr.Button("Encode", variant="primary")
+                with gr.Column(scale=2):
+                    seen = gr.Image(label="what Q sees", type="pil", format="png")
+                    probabilities = gr.Label(label="categorical codes", num_top_classes=5)
+                    continuous_values = gr.JSON(label="continuous codes (Q's means)")
+                    variations = gr.Image(label="variations with these codes", type="pil", format="png")
+
+        controls = [*categorical_controls, *continuous_controls]
+        generate_inputs = [model_box, seed, rows, columns, *controls]
+        load_outputs = [*controls, traverse_code, traverse_row_code]
+
+        def load(model: str):
+            return [describe(model), *control_updates(model), generate(model, 0, 4, 8, *_defaults(model))]
+
+        load_event = dict(fn=load, inputs=model_box, outputs=[summary, *load_outputs, generated], api_name="load_model")
+        demo.load(**load_event)
+        load_button.click(**load_event)
+        gr.on([control.change for control in controls] + [seed.change, rows.release, columns.release],
+              generate, generate_inputs, generated, api_name="generate", trigger_mode="always_last")  # fmt: skip
+        reroll.click(lambda: int(np.random.default_rng().integers(0, 2**31 - 1)), None, seed, api_name=False)
+        traverse_button.click(traverse, [model_box, traverse_code, traverse_row_code, low, high, steps, seed],
+                              [traversal_grid, traversal_gif, traversal_files], api_name="traverse")  # fmt: skip
+
+        def encode_either(model: str, drawn: Any, uploaded: Any, noise_seed: float):
+            has_drawing = isinstance(drawn, dict) and drawn.get("composite") is not None and np.asarray(drawn["composite"]).any()
+            return encode(model, drawn if has_drawing or uploaded is None else uploaded, noise_seed)
+
+        encode_button.click(encode_either, [model_box, sketch, upload, seed], [seen, probabilities, continuous_values, variations], api_name="encode")
+    return demo
+
+
+def _defaults(model_id: str) -> list[Any]:
+    spec = load_pipeline(model_id).latent_spec
+    categorical = ["0" if index < spec.num_categorical_codes else RANDOM for index in range(MAX_CATEGORICAL_CODES)]
+    return [*categorical, *([0.0] * MAX_CONTINUOUS_CODES)]
+
+
+if __name__ == "__main__":
+    build_demo().queue(default_concurrency_limit=2, max_size=32).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    )

@@ -1,0 +1,115 @@
+"""Real `accelerate launch training/train.py` runs on real MNIST, with small networks."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from infogan_hub import InfoGANPipeline
+
+from .conftest import REPOSITORY, VENV_BIN, accelerate_env
+
+SMALL = ["--hidden_dim", "64", "--base_channels", "8", "--q_hidden_dim", "16", "--train_batch_size", "16",
+         "--eval_num_samples", "200", "--report_to", "tensorboard", "--logging_steps", "2", "--sample_steps", "4"]  # fmt: skip
+
+
+def launch(output_dir, *arguments, processes=1, check=True, **popen):
+    distributed = ["--multi_gpu", "--num_processes", str(processes)] if processes > 1 else ["--num_processes", "1"]
+    command = [str(VENV_BIN / "accelerate"), "launch", *distributed, "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1", str(REPOSITORY / "training" / "train.py"),
+               "--preset", "mnist", "--output_dir", str(output_dir), *SMALL, *arguments]  # fmt: skip
+    if popen:
+        return subprocess.Popen(command, env=accelerate_env(), cwd=REPOSITORY, **popen)
+    result = subprocess.run(command, env=accelerate_env(), cwd=REPOSITORY, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"training failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def weights(output_dir, component):
+    return load_file(output_dir / component / "diffusion_pytorch_model.safetensors")
+
+
+def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_path):
+    result = launch(tmp_path, "--max_train_steps", "8", "--checkpointing_steps", "4", "--checkpoints_total_limit", "1")
+    assert sorted(path.name for path in tmp_path.glob("checkpoint-*")) == ["checkpoint-8"]  # the limit removed checkpoint-4
+    assert not list(tmp_path.glob(".partial-*"))
+    results = json.loads((tmp_path / "evaluation_results.json").read_text())
+    assert results["step"] == 8 and results["clustering"]["num_images"] == 10_000
+    assert set(results["mutual_information_lower_bound"]) == {"categorical_0", "continuous_0", "continuous_1"}
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "loss/generator" in m] == [2, 4, 6, 8]
+    assert {"ms_per_step/discriminator", "lower_bound/categorical_0"} <= set(metrics[0])
+    assert sorted(path.name for path in (tmp_path / "samples").iterdir())[:2] == ["step-000004-continuous_0.png", "step-000004-continuous_1.png"]
+    assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    config = json.loads((tmp_path / "training_config.json").read_text())
+    assert config["command"].startswith("accelerate launch training/train.py --preset mnist") and config["dataset"] == "mnist"
+    pipe = InfoGANPipeline.from_pretrained(tmp_path)
+    assert pipe.image_generator.config.hidden_dim == 64
+    assert pipe(batch_size=2, output_type="np").images.shape == (2, 28, 28, 1)
+    assert "steps: 100%" in result.stderr  # the progress bar
+
+
+def test_seeded_runs_repeat_and_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    straight, interrupted, again = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "again"
+    launch(straight, "--max_train_steps", "8", "--checkpointing_steps", "4")
+    launch(again, "--max_train_steps", "8", "--checkpointing_steps", "4")
+    launch(interrupted, "--max_train_steps", "4", "--checkpointing_steps", "4")
+    result = launch(interrupted, "--max_train_steps", "8", "--checkpointing_steps", "4", "--resume_from_checkpoint", "latest")
+    assert "Resumed from" in result.stdout + result.stderr
+    for component in ("image_generator", "discriminator"):
+        expected = weights(straight, component)
+        for other in (again, interrupted):
+            got = weights(other, component)
+            assert all(torch.equal(got[name], expected[name]) for name in expected), f"{other.name}/{component} differs"
+
+
+def test_info_weight_zero_is_the_plain_gan_where_q_learns_nothing(tmp_path):
+    launch(tmp_path, "--max_train_steps", "6", "--info_weight", "0")
+    trained = weights(tmp_path, "discriminator")
+    sys.path.insert(0, str(REPOSITORY / "training"))
+    import train
+
+    torch.manual_seed(0)
+    _, initial = train.build_models(train.parse_args(["--preset", "mnist", *SMALL]))
+    for name, value in initial.state_dict().items():
+        if name.startswith("q_head") and "running" not in name and "num_batches" not in name:
+            assert torch.equal(trained[name], value), f"{name} moved without an information term"
+    assert not torch.equal(trained["real_fake_head.weight"], initial.state_dict()["real_fake_head.weight"])
+
+
+def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
+    process = launch(tmp_path, "--max_train_steps", "1000", "--checkpointing_steps", "5", processes=2,
+                     start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "checkpoint-10").exists():
+        assert process.poll() is None, process.stdout.read().decode()[-4000:]
+        assert time.monotonic() < deadline, "no checkpoint-10 within 4 minutes"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (tmp_path / "checkpoint-10" / "random_states_1.pkl").exists()  # every rank saved its state
+
+    result = launch(tmp_path, "--max_train_steps", "20", "--checkpointing_steps", "5", "--resume_from_checkpoint", "latest", processes=2)
+    output = result.stdout + result.stderr
+    resumed_at = int(output.split("Resumed from ")[1].split(" at step ")[1].split(".")[0])
+    assert resumed_at >= 10
+    assert "Parameters identical on all 2 processes." in output
+    assert json.loads((tmp_path / "evaluation_results.json").read_text())["step"] == 20
+    assert (tmp_path / "checkpoint-20").is_dir() and not list(tmp_path.glob(".partial-*"))
+    assert json.loads((tmp_path / "training_config.json").read_text())["num_processes"] == 2
+
+
+def test_bad_arguments_get_clear_errors(tmp_path):
+    result = launch(tmp_path, "--preset", "nonesuch", check=False)
+    assert result.returncode != 0 and "Unknown preset 'nonesuch'" in result.stderr
+    result = launch(tmp_path, "--dataset", str(tmp_path / "no-such-folder"), "--max_train_steps", "1", check=False)
+    assert result.returncode != 0 and "no-such-folder" in result.stderr
+    result = launch(tmp_path, "--push_to_hub", check=False)
+    assert "--push_to_hub needs --hub_model_id" in result.stderr
