@@ -26,6 +26,8 @@ import torch
 import torchvision
 
 from infogan_hub import InfoGANPipeline, LatentSpec
+from infogan_hub.analyze import ANALYSIS_FILE
+from infogan_hub.analyze import describe as describe_analysis
 from infogan_hub.evaluation import RESULTS_FILE
 from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
 
@@ -207,6 +209,10 @@ def describe(model_id: str) -> str:
             lines.append(f"- {name}: mutual information lower bound {bound:.3f} nats")
         for name, code in results.get("clustering", {}).get("codes", {}).items():
             lines.append(f"- {name}: clustering accuracy {100 * code['accuracy']:.1f}% on {results['clustering']['dataset']}")
+    analysis_path = Path(model_id) / ANALYSIS_FILE
+    if analysis_path.is_file():
+        lines += ["", f"**What the continuous codes do** (`{ANALYSIS_FILE}`, within-sample correlations over a -2..2 traversal):", ""]
+        lines += [f"- {sentence}" for sentence in describe_analysis(json.loads(analysis_path.read_text()))]
     return "\n".join(lines)
 
 
@@ -228,6 +234,11 @@ def control_updates(model_id: str) -> list:
 
 def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
     trained_low, trained_high = TRAINED_CONTINUOUS_RANGE
+    # Controls start as the default model needs them; if it cannot load, the page says why on load.
+    try:
+        initial = [{key: value for key, value in update.items() if key != "__type__"} for update in control_updates(model_id)]
+    except gr.Error:
+        initial = [{} for _ in range(MAX_CATEGORICAL_CODES + MAX_CONTINUOUS_CODES + 2)]
     with gr.Blocks(title="InfoGAN latent explorer", analytics_enabled=False) as demo:
         gr.Markdown("# InfoGAN latent explorer\nEach control is one latent code of the model. "
                     f"Continuous codes were trained on [{trained_low}, {trained_high}]; the sliders go to "
@@ -239,10 +250,15 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    categorical_controls = [gr.Dropdown([RANDOM], value=RANDOM, visible=False, label=f"categorical_{i}") for i in range(MAX_CATEGORICAL_CODES)]
+                    # Values are checked against the loaded model's spec in `generate`, so any value may reach it.
+                    categorical_controls = [
+                        gr.Dropdown(**({"choices": [RANDOM], "value": RANDOM, "visible": False, "label": f"categorical_{i}"} | initial[i]),
+                                    allow_custom_value=True, elem_id=f"categorical_{i}")
+                        for i in range(MAX_CATEGORICAL_CODES)
+                    ]
                     continuous_controls = [
-                        gr.Slider(*TRAVERSAL_CONTINUOUS_RANGE, value=0.0, step=0.05, visible=False, label=f"continuous_{i}",
-                                  info=f"trained range {trained_low}..{trained_high}")
+                        gr.Slider(*TRAVERSAL_CONTINUOUS_RANGE, step=0.05, info=f"trained range {trained_low}..{trained_high}", elem_id=f"continuous_{i}",
+                                  **({"value": 0.0, "visible": False, "label": f"continuous_{i}"} | initial[MAX_CATEGORICAL_CODES + i]))
                         for i in range(MAX_CONTINUOUS_CODES)
                     ]  # fmt: skip
                     with gr.Row():
@@ -255,8 +271,8 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         with gr.Tab("Traverse"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    traverse_code = gr.Dropdown([], label="code across the columns")
-                    traverse_row_code = gr.Dropdown([], label="code down the rows")
+                    traverse_code = gr.Dropdown(label="code across the columns", allow_custom_value=True, **initial[-2])
+                    traverse_row_code = gr.Dropdown(label="code down the rows", allow_custom_value=True, **initial[-1])
                     low = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[0], label="from (continuous codes)")
                     high = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[1], label="to")
                     steps = gr.Slider(2, MAX_TRAVERSAL_STEPS, value=9, step=1, label="steps")
@@ -284,9 +300,9 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         def load(model: str):
             return [describe(model), *control_updates(model), generate(model, 0, 4, 8, *_defaults(model))]
 
-        load_event = dict(fn=load, inputs=model_box, outputs=[summary, *load_outputs, generated], api_name="load_model")
-        demo.load(**load_event)
-        load_button.click(**load_event)
+        load_event = dict(fn=load, inputs=model_box, outputs=[summary, *load_outputs, generated])
+        demo.load(**load_event, api_name=False)
+        load_button.click(**load_event, api_name="load_model")
         gr.on([control.change for control in controls] + [seed.change, rows.release, columns.release],
               generate, generate_inputs, generated, api_name="generate", trigger_mode="always_last")  # fmt: skip
         reroll.click(lambda: int(np.random.default_rng().integers(0, 2**31 - 1)), None, seed, api_name=False)

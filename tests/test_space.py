@@ -1,0 +1,161 @@
+"""The Space, as people and programs use it: the real app on 127.0.0.1, gradio_client, headless Chromium."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
+from infogan_hub.analyze import ANALYSIS_FILE, analyze_continuous_codes
+
+from .conftest import ARTIFACTS, REPOSITORY, SMALL_ARCHITECTURE
+
+CONTROLS = 10 + 10  # the app's pool: categorical dropdowns, then continuous sliders
+CELL = 30 * 3  # 28 pixels + 2 padding, shown 3x larger
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("space-model")
+    torch.manual_seed(0)
+    pipe = InfoGANPipeline(InfoGANGenerator(**SMALL_ARCHITECTURE).eval(), InfoGANDiscriminator(**SMALL_ARCHITECTURE).eval())
+    pipe.save_pretrained(folder)
+    results = {"mutual_information_lower_bound": {"categorical_0": 2.25}, "clustering": {"dataset": "mnist/test", "codes": {"categorical_0": {"accuracy": 0.951}}}}
+    (folder / "evaluation_results.json").write_text(json.dumps(results))
+    analysis = analyze_continuous_codes(pipe, values=[-2, 0, 2], num_samples=8)
+    (folder / ANALYSIS_FILE).write_text(json.dumps(analysis))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app_url(model_dir):
+    port = _free_port()
+    env = {"MODEL_ID": str(model_dir), "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen([sys.executable, str(REPOSITORY / "spaces_app" / "app.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        assert process.poll() is None, process.stdout.read().decode()[-3000:]
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "the app did not answer within 2 minutes"
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def _controls(categorical="0", continuous=0.0):
+    return [categorical, *["random"] * 9, continuous, 0.0, *[0.0] * 8]
+
+
+def test_the_api_has_one_endpoint_per_action(client):
+    assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/load_model", "/generate", "/traverse", "/encode"}
+
+
+def test_generate_returns_a_grid_of_the_asked_size(client, model_dir):
+    path = client.predict(str(model_dir), 3, 2, 5, *_controls(), api_name="/generate")
+    assert Image.open(path).size == (5 * CELL + 6, 2 * CELL + 6)
+
+
+def test_controls_and_seed_decide_the_image(client, model_dir):
+    def pixels(seed, categorical, continuous):
+        return np.asarray(Image.open(client.predict(str(model_dir), seed, 1, 2, *_controls(categorical, continuous), api_name="/generate")))
+
+    reference = pixels(1, "4", 0.5)
+    assert np.array_equal(pixels(1, "4", 0.5), reference)
+    assert not np.array_equal(pixels(2, "4", 0.5), reference)
+    assert not np.array_equal(pixels(1, "5", 0.5), reference)
+    assert not np.array_equal(pixels(1, "4", 2.0), reference)  # beyond the trained range is allowed
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ((3, 11, 5, *_controls()), "greater than maximum value 10"),
+        ((3, 2, 2, *_controls(categorical="12")), "categorical_0 must be a whole number from 0 to 9"),
+        ((3, 2, 2, *_controls(continuous=2.5)), "greater than maximum value 2"),
+        ((-1, 2, 2, *_controls()), "less than minimum value 0"),
+    ],
+)
+def test_bad_inputs_get_messages_not_tracebacks(client, model_dir, arguments, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(str(model_dir), *arguments, api_name="/generate")
+
+
+def test_a_bad_model_id_gets_a_clear_message(client, tmp_path):
+    with pytest.raises(Exception, match=r"Could not load '.*no-such-model'"):
+        client.predict(str(tmp_path / "no-such-model"), api_name="/load_model")
+
+
+def test_loading_a_model_shows_its_codes_and_measured_results(client, model_dir):
+    summary, *updates = client.predict(str(model_dir), api_name="/load_model")
+    assert "| categorical_0 | categorical | uniform | 10 |" in summary and "| continuous_1 | continuous | uniform | 1 |" in summary
+    assert "clustering accuracy 95.1% on mnist/test" in summary
+    assert "- continuous_0 controls " in summary and "- continuous_1 controls " in summary
+
+
+def test_traverse_gives_a_grid_a_gif_and_downloads(client, model_dir):
+    grid, gif, files = client.predict(str(model_dir), "continuous_0", "categorical_0", -2, 2, 6, 0, api_name="/traverse")
+    assert Image.open(grid).size == (6 * CELL + 6, 10 * CELL + 6)
+    animation = Image.open(gif)
+    assert animation.format == "GIF" and animation.n_frames == 6 + 4  # forth, then back without repeating the ends
+    assert sorted(path.rsplit(".", 1)[1] for path in files) == ["gif", "png"]
+    with pytest.raises(Exception, match="Choose a code of this model"):
+        client.predict(str(model_dir), "continuous_7", "", -2, 2, 6, 0, api_name="/traverse")
+
+
+def test_encode_reads_a_real_mnist_digit(client, model_dir, mnist_test, tmp_path):
+    digit = tmp_path / "digit.png"
+    Image.fromarray(mnist_test.images[0, 0].numpy()).resize((140, 140)).save(digit)
+    seen, label, continuous, variations = client.predict(str(model_dir), None, handle_file(str(digit)), 0, api_name="/encode")
+    assert Image.open(seen).size == (84, 84)
+    confidences = [entry["confidence"] for entry in label["confidences"]]
+    assert len(confidences) == 5 and confidences == sorted(confidences, reverse=True) and 0 < sum(confidences) <= 1.0001
+    assert set(continuous) == {"continuous_0", "continuous_1"}
+    assert Image.open(variations).size == (8 * CELL + 6, CELL + 6)
+    with pytest.raises(Exception, match="empty"):
+        blank = tmp_path / "blank.png"
+        Image.new("L", (28, 28)).save(blank)
+        client.predict(str(model_dir), None, handle_file(str(blank)), 0, api_name="/encode")
+
+
+def test_in_a_real_browser_moving_a_slider_changes_the_image(app_url):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]  # fmt: skip
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_url)
+        image = page.locator("#generated-image img")
+        image.wait_for(timeout=60_000)
+        before = image.get_attribute("src")
+        page.locator("#continuous_0 input[type=range]").fill("1.5")
+        page.wait_for_function("before => document.querySelector('#generated-image img').src !== before", arg=before, timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "space.png"), full_page=True)
+        assert page.locator("#continuous_0 input[type=number]").input_value() == "1.5"
+        browser.close()
