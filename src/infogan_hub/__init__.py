@@ -5,7 +5,10 @@ Importing this package makes `InfoGANPipeline` known to diffusers, so that both
 InfoGAN.
 """
 
+import sys
+
 import diffusers
+import diffusers.pipelines
 from diffusers import ModelMixin  # noqa: F401  diffusers' loader looks this name up in the module a component's class comes from
 
 from .latent import LatentBatch, LatentSpec, QOutput
@@ -19,6 +22,11 @@ for _model_class in (InfoGANGenerator, InfoGANDiscriminator):
     _model_class.__module__ = __name__
 # DiffusionPipeline.from_pretrained looks the pipeline class up on the diffusers module.
 diffusers.InfoGANPipeline = InfoGANPipeline
+# Loading by Hub repo id checks that each component's module is a diffusers pipeline module or has
+# a `<component>/<module>.py` file in the repo (diffusers issue #5553). Registering this package as
+# a pipeline module lets both loaders resolve "infogan_hub" components from a repo id, as they do
+# from a local folder.
+diffusers.pipelines.infogan_hub = sys.modules[__name__]
 
 __version__ = "0.1.0"
 __all__ = [

@@ -1,0 +1,184 @@
+"""Publish a trained InfoGAN to the Hugging Face Hub with a model card filled from measurements.
+
+    python -m infogan_hub.hub OUTPUT_DIR --repo_id user/infogan-mnist [--private] [--token ...]
+
+The card is rendered from what the output folder holds: the models' configs (the latent
+specification), `evaluation_results.json`, `analysis_results.json` and `training_config.json`;
+nothing is typed by hand. Traversal images for every code are saved beside it and pushed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
+
+from .analyze import ANALYSIS_FILE
+from .analyze import describe as describe_analysis
+from .evaluation import RESULTS_FILE
+from .pipeline import InfoGANPipeline
+
+CARD_TEMPLATE = "infogan_card.md"
+IMAGES_DIR = "images"
+TRAINING_CONFIG_FILE = "training_config.json"
+DATASET_IDS = {"mnist": "ylecun/mnist", "fashion_mnist": "zalando-datasets/fashion_mnist"}
+TRAINING_SETTINGS = ("train_batch_size", "num_epochs", "max_train_steps", "learning_rate_generator", "learning_rate_discriminator",
+                     "categorical_weight", "continuous_weight", "info_weight", "adversarial_loss", "seed", "num_processes", "device")  # fmt: skip
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0) -> list[dict]:
+    """One traversal grid per code (the paper's Figure 2), saved under `images/`."""
+    spec = pipe.latent_spec
+    (output_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    row_code = spec.code_names[0] if spec.categorical_codes else None
+    saved = []
+    for code in spec.code_names:
+        rows = row_code if row_code != code else None
+        traversal = pipe.traverse(code, row_code=rows, steps=9, num_rows=8, generator=torch.Generator().manual_seed(seed))
+        path = f"{IMAGES_DIR}/traversal-{code}.png"
+        traversal.grid.save(output_dir / path)
+        columns = ", ".join(f"{value:g}" for value in traversal.column_values)
+        rows_text = f"rows: {rows} = 0..{len(traversal.row_values) - 1}" if rows else "rows: different noise and other codes"
+        saved.append({"code": code, "path": path, "caption": f"Columns: {code} = {columns}; {rows_text}. Fixed seed {seed}."})
+    return saved
+
+
+def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
+    """Renders the card from the folder's configs and measurements, saving traversal images beside it."""
+    output_dir = Path(output_dir)
+    pipe = InfoGANPipeline.from_pretrained(output_dir)
+    spec = pipe.latent_spec
+    results = _read_json(output_dir / RESULTS_FILE)
+    analysis = _read_json(output_dir / ANALYSIS_FILE)
+    training = _read_json(output_dir / TRAINING_CONFIG_FILE) or {}
+    dataset = training.get("dataset", "unknown")
+
+    eval_results, evaluation_lines = [], []
+    if results:
+        for code, accuracy in results.get("clustering", {}).get("codes", {}).items():
+            evaluation_lines.append(
+                f"{code}: clustering accuracy **{100 * accuracy['accuracy']:.2f}%** on {results['clustering']['dataset']} "
+                f"({results['clustering']['num_images']} images)"
+            )
+            eval_results.append(_eval_result(dataset, "accuracy", accuracy["accuracy"], f"Clustering accuracy of {code}"))
+        entropy = results.get("categorical_entropy", {})
+        for code, bound in results.get("mutual_information_lower_bound", {}).items():
+            target = f" of H(c) = {entropy[code]:.2f}" if code in entropy else ""
+            evaluation_lines.append(f"{code}: mutual information lower bound **{bound:.3f} nats**{target}")
+            eval_results.append(_eval_result(dataset, "mutual_information_lower_bound", bound, f"L_I of {code} (nats)"))
+
+    card_data = ModelCardData(
+        license="apache-2.0",
+        library_name="diffusers",
+        pipeline_tag="unconditional-image-generation",
+        tags=["infogan", "gan", "unconditional-image-generation", "diffusers", "infogan-hub", "disentanglement"],
+        datasets=[DATASET_IDS[dataset]] if dataset in DATASET_IDS else None,
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results or None,
+    )
+    latent_rows = [{"name": f"categorical_{i}", "kind": "categorical", "prior": "uniform", "size": size} for i, size in enumerate(spec.categorical_codes)]
+    latent_rows += [{"name": f"continuous_{j}", "kind": "continuous", "prior": f"{spec.continuous_prior} (Q variance {spec.continuous_variance})", "size": 1}
+                    for j in range(spec.continuous_codes)]  # fmt: skip
+    latent_rows.append({"name": "noise", "kind": "noise", "prior": spec.noise_prior, "size": spec.noise_dim})
+    example = []
+    if spec.categorical_codes:
+        example.append(f"categorical=[{', '.join(['3'] + ['None'] * (spec.num_categorical_codes - 1))}]")
+    if spec.continuous_codes:
+        example.append(f"continuous=[{', '.join(['1.5'] + ['None'] * (spec.continuous_codes - 1))}]")
+    template = importlib.resources.files("infogan_hub.model_cards").joinpath(CARD_TEMPLATE).read_text()
+    return ModelCard.from_template(
+        card_data,
+        template_str=template,
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        dataset=dataset,
+        example_call=", ".join(example),
+        first_code=spec.code_names[0],
+        latent_rows=latent_rows,
+        traversal_images=save_traversal_images(pipe, output_dir),
+        evaluation_lines=evaluation_lines,
+        evaluation_step=(results or {}).get("step"),
+        num_samples=(results or {}).get("num_samples"),
+        analysis_lines=describe_analysis(analysis) if analysis else [],
+        command=training.get("command"),
+        training_settings=[(key, training[key]) for key in TRAINING_SETTINGS if training.get(key) is not None],
+    )
+
+
+def _eval_result(dataset: str, metric_type: str, value: float, name: str) -> EvalResult:
+    return EvalResult(
+        task_type="unconditional-image-generation",
+        dataset_type=DATASET_IDS.get(dataset, dataset),
+        dataset_name=dataset,
+        metric_type=metric_type,
+        metric_value=round(float(value), 4),
+        metric_name=name,
+    )
+
+
+def push_to_hub(
+    output_dir: Path,
+    repo_id: str,
+    token: Optional[str] = None,
+    private: bool = False,
+    revision: Optional[str] = None,
+    commit_message: Optional[str] = None,
+) -> str:
+    """Writes the card, then creates the repo (if needed) and uploads the pipeline folder.
+
+    Only what a user of the model needs is pushed: model_index.json, configs, safetensors weights,
+    the card, its images and the measurement files; checkpoints and logs stay local. Unchanged
+    files are skipped, so pushing the same folder twice makes no second commit.
+
+    Returns the URL of the commit (or of the repo when nothing changed).
+    """
+    output_dir = Path(output_dir)
+    if not (output_dir / "model_index.json").is_file():
+        raise FileNotFoundError(f"{output_dir} holds no saved pipeline (model_index.json); train or save_pretrained first.")
+    api = HfApi(token=token)
+    card = build_model_card(output_dir, repo_id)
+    card.validate()  # the Hub's own check of the YAML header, before anything is uploaded
+    card.save(output_dir / "README.md")
+    repo_url = api.create_repo(repo_id, private=private, exist_ok=True)
+    results = _read_json(output_dir / RESULTS_FILE) or {}
+    accuracy = [f"{code} {100 * c['accuracy']:.1f}%" for code, c in results.get("clustering", {}).get("codes", {}).items()]
+    message = commit_message or (
+        f"InfoGAN pipeline at step {results.get('step', '?')}" + (f" (clustering accuracy: {', '.join(accuracy)})" if accuracy else "")
+    )
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=output_dir,
+        revision=revision,
+        commit_message=message,
+        allow_patterns=["model_index.json", "*/config.json", "*/*.safetensors", "README.md", f"{IMAGES_DIR}/*.png",
+                        RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE],  # fmt: skip
+    )
+    return commit.commit_url if commit.oid else str(repo_url)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="Push a trained InfoGAN output folder to the Hub with its model card.")
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--repo_id", required=True)
+    parser.add_argument("--token", default=None)
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--card_only", action="store_true", help="write README.md and images without pushing")
+    args = parser.parse_args(argv)
+    if args.card_only:
+        build_model_card(args.output_dir, args.repo_id).save(args.output_dir / "README.md")
+        print(f"written to {args.output_dir / 'README.md'}")
+        return
+    print(push_to_hub(args.output_dir, args.repo_id, token=args.token, private=args.private))
+
+
+if __name__ == "__main__":
+    main()

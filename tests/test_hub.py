@@ -1,0 +1,215 @@
+"""Push and pull through the real huggingface_hub client against a Hub-compatible server on 127.0.0.1.
+
+Every test runs its client in a fresh process, because huggingface_hub binds HF_ENDPOINT and
+friends when it is first imported.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from .conftest import REPOSITORY, SMALL_ARCHITECTURE
+from .hub_server import HubServer
+
+TOKEN, USER = "hf_test_token_for_user", "user"
+
+
+@pytest.fixture
+def hub():
+    with HubServer({TOKEN: USER}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    """A freshly trained tiny pipeline: a real `accelerate launch` run of a few steps on MNIST."""
+    from .test_train import launch
+
+    output_dir = tmp_path_factory.mktemp("trained")
+    launch(output_dir, "--max_train_steps", "4", "--checkpointing_steps", "100", "--report_to", "none", "--eval_num_samples", "100")
+    from infogan_hub.analyze import ANALYSIS_FILE, analyze_continuous_codes
+    from infogan_hub import InfoGANPipeline
+
+    analysis = analyze_continuous_codes(InfoGANPipeline.from_pretrained(output_dir), values=[-2, 0, 2], num_samples=8)
+    (output_dir / ANALYSIS_FILE).write_text(json.dumps(analysis))
+    return output_dir
+
+
+def run_client(hub, tmp_path, code, token=TOKEN, offline=False, expect_failure=False):
+    """Runs `code` in a new Python with the Hub client pointed at the test server and an empty cache."""
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE"))
+    } | {"HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home"),
+         "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # fmt: skip
+    if token:
+        env["HF_TOKEN"] = token
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, cwd=REPOSITORY)
+    if expect_failure:
+        assert result.returncode != 0, result.stdout
+        return result.stderr
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+PULL_AND_GENERATE = """
+    import numpy as np, torch, infogan_hub
+    from diffusers import DiffusionPipeline
+    from infogan_hub import InfoGANPipeline
+    for loader in (InfoGANPipeline, DiffusionPipeline):
+        pipe = loader.from_pretrained("user/infogan-test")
+        images = pipe(batch_size=3, categorical=[2], generator=torch.Generator().manual_seed(7), output_type="np").images
+        np.save(f"{loader.__name__}.npy", images)
+        print(type(pipe).__name__, pipe.discriminator is not None)
+"""
+
+
+def test_push_then_pull_by_repo_id_with_both_loaders_gives_the_same_images(hub, trained_dir, tmp_path):
+    out = run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        print(push_to_hub({str(trained_dir)!r}, "user/infogan-test"))
+    """)
+    assert "/user/infogan-test/commit/" in out
+    files = hub.commits("user/infogan-test")[-1].files
+    assert {"model_index.json", "image_generator/config.json", "image_generator/diffusion_pytorch_model.safetensors",
+            "discriminator/diffusion_pytorch_model.safetensors", "README.md", "evaluation_results.json",
+            "images/traversal-categorical_0.png", "images/traversal-continuous_1.png"} <= set(files)  # fmt: skip
+    assert not any(path.startswith(("checkpoint-", "logs/", "samples/")) for path in files)
+    assert files["image_generator/diffusion_pytorch_model.safetensors"].lfs and files["images/traversal-continuous_0.png"].lfs
+    assert not files["model_index.json"].lfs
+
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    out = run_client(hub, tmp_path, PULL_AND_GENERATE.replace('f"{loader', f'f"{pulled}/{{loader'))
+    assert out.split() == ["InfoGANPipeline", "True", "InfoGANPipeline", "True"]
+
+    from infogan_hub import InfoGANPipeline
+    import numpy as np
+
+    local = InfoGANPipeline.from_pretrained(trained_dir)
+    expected = local(batch_size=3, categorical=[2], generator=torch.Generator().manual_seed(7), output_type="np").images
+    for loader in ("InfoGANPipeline", "DiffusionPipeline"):
+        np.testing.assert_array_equal(np.load(pulled / f"{loader}.npy"), expected)
+
+    # then offline, from the cache alone
+    out = run_client(hub, tmp_path, PULL_AND_GENERATE.replace('f"{loader', f'f"{pulled}/offline-{{loader'), offline=True)
+    np.testing.assert_array_equal(np.load(pulled / "offline-DiffusionPipeline.npy"), expected)
+
+
+def test_the_card_is_filled_from_measurements_and_reads_back(hub, trained_dir, tmp_path):
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/infogan-test")
+    """)
+    out = run_client(hub, tmp_path, """
+        import json
+        from huggingface_hub import ModelCard
+        card = ModelCard.load("user/infogan-test")
+        data = card.data.to_dict()
+        print(json.dumps({"data": data, "text": card.text}))
+    """)
+    card = json.loads(out)
+    data, text = card["data"], card["text"]
+    assert data["library_name"] == "diffusers" and data["pipeline_tag"] == "unconditional-image-generation"
+    assert {"infogan", "gan", "diffusers"} <= set(data["tags"]) and data["datasets"] == ["ylecun/mnist"]
+    results = json.loads((trained_dir / "evaluation_results.json").read_text())
+    metrics = data["model-index"][0]["results"][0]["metrics"]
+    accuracy = results["clustering"]["codes"]["categorical_0"]["accuracy"]
+    assert {"type": "accuracy", "value": round(accuracy, 4), "name": "Clustering accuracy of categorical_0"} in metrics
+    assert f"{100 * accuracy:.2f}%" in text
+    assert "| categorical_0 | categorical | uniform | 10 |" in text and "![traversal of continuous_1](images/traversal-continuous_1.png)" in text
+    assert "accelerate launch training/train.py --preset mnist" in text
+    assert "continuous_0 controls" in text
+
+
+def test_pushing_the_same_folder_again_makes_no_new_commit(hub, trained_dir, tmp_path):
+    push = f"""
+        from infogan_hub.hub import push_to_hub
+        print(push_to_hub({str(trained_dir)!r}, "user/infogan-test"))
+    """
+    run_client(hub, tmp_path, push)
+    commits = len(hub.commits("user/infogan-test"))
+    run_client(hub, tmp_path, push)
+    assert len(hub.commits("user/infogan-test")) == commits
+
+
+def test_a_revision_can_be_pinned(hub, trained_dir, tmp_path):
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/infogan-test")
+    """)
+    sha = hub.commits("user/infogan-test")[-1].sha
+    out = run_client(hub, tmp_path, f"""
+        import infogan_hub
+        from infogan_hub import InfoGANPipeline
+        print(InfoGANPipeline.from_pretrained("user/infogan-test", revision={sha!r}).image_generator.config.hidden_dim)
+    """)
+    assert out.strip() == "64"
+    error = run_client(hub, tmp_path, """
+        from infogan_hub import InfoGANPipeline
+        InfoGANPipeline.from_pretrained("user/infogan-test", revision="no-such-branch")
+    """, expect_failure=True)
+    assert "RevisionNotFound" in error or "no-such-branch" in error
+
+
+def test_clear_errors_for_missing_repo_private_repo_and_no_token(hub, trained_dir, tmp_path):
+    error = run_client(hub, tmp_path, """
+        from infogan_hub import InfoGANPipeline
+        InfoGANPipeline.from_pretrained("user/does-not-exist")
+    """, expect_failure=True)
+    assert "user/does-not-exist" in error and ("RepositoryNotFoundError" in error or "not a valid repo id" in error or "Repository Not Found" in error)
+
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/private-infogan", private=True)
+    """)
+    assert hub.state.repos["user/private-infogan"].private
+    error = run_client(hub, tmp_path, """
+        from infogan_hub import InfoGANPipeline
+        InfoGANPipeline.from_pretrained("user/private-infogan")
+    """, token=None, expect_failure=True)
+    assert "user/private-infogan" in error
+
+    error = run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/needs-token")
+    """, token=None, expect_failure=True)
+    assert "401" in error or "Invalid credentials" in error or "token" in error.lower()
+    assert "user/needs-token" not in hub.state.repos
+
+
+def test_a_card_with_invalid_yaml_is_refused_before_upload(hub, tmp_path):
+    error = run_client(hub, tmp_path, """
+        from huggingface_hub import ModelCard
+        ModelCard("---\\nlicense: [apache-2.0\\n---\\n# broken").validate()
+    """, expect_failure=True)
+    assert "expected ',' or ']'" in error and "license: [apache-2.0" in error
+
+
+
+def test_missing_file_in_repo_gets_entry_not_found(hub, trained_dir, tmp_path):
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/infogan-test")
+    """)
+    error = run_client(hub, tmp_path, """
+        from huggingface_hub import hf_hub_download
+        hf_hub_download("user/infogan-test", "no-such-file.json")
+    """, expect_failure=True)
+    assert "EntryNotFoundError" in error or "no-such-file.json" in error
+
+
+@pytest.mark.skipif(not os.environ.get("INFOGAN_HUB_REAL_HUB_TOKEN"), reason="opt-in: set INFOGAN_HUB_REAL_HUB_TOKEN and INFOGAN_HUB_REAL_HUB_REPO to push to the real Hub")
+def test_the_real_hub(trained_dir):
+    from infogan_hub.hub import push_to_hub
+    from infogan_hub import InfoGANPipeline
+
+    repo = os.environ["INFOGAN_HUB_REAL_HUB_REPO"]
+    push_to_hub(trained_dir, repo, token=os.environ["INFOGAN_HUB_REAL_HUB_TOKEN"], private=True)
+    assert InfoGANPipeline.from_pretrained(repo, token=os.environ["INFOGAN_HUB_REAL_HUB_TOKEN"]) is not None
