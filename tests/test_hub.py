@@ -192,7 +192,6 @@ def test_a_card_with_invalid_yaml_is_refused_before_upload(hub, tmp_path):
     assert "expected ',' or ']'" in error and "license: [apache-2.0" in error
 
 
-
 def test_missing_file_in_repo_gets_entry_not_found(hub, trained_dir, tmp_path):
     run_client(hub, tmp_path, f"""
         from infogan_hub.hub import push_to_hub
@@ -203,6 +202,19 @@ def test_missing_file_in_repo_gets_entry_not_found(hub, trained_dir, tmp_path):
         hf_hub_download("user/infogan-test", "no-such-file.json")
     """, expect_failure=True)
     assert "EntryNotFoundError" in error or "no-such-file.json" in error
+
+
+def test_training_with_push_to_hub_publishes_at_the_end(hub, tmp_path):
+    from .test_train import launch
+
+    env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "0"}
+    launch(tmp_path / "run", "--max_train_steps", "2", "--report_to", "none", "--eval_num_samples", "50", "--push_to_hub",
+           "--hub_model_id", "user/from-training", "--hub_token", TOKEN, "--hub_private_repo", extra_env=env)  # fmt: skip
+    repo = hub.state.repos["user/from-training"]
+    assert repo.private and "InfoGAN pipeline at step 2" in repo.commits[-1].message
+    assert "image_generator/diffusion_pytorch_model.safetensors" in repo.commits[-1].files
+    training_config = json.loads((tmp_path / "run" / "training_config.json").read_text())
+    assert "hub_token" not in training_config and TOKEN not in training_config["command"] and "--hub_token '<token>'" in training_config["command"]
 
 
 @pytest.mark.skipif(not os.environ.get("INFOGAN_HUB_REAL_HUB_TOKEN"), reason="opt-in: set INFOGAN_HUB_REAL_HUB_TOKEN and INFOGAN_HUB_REAL_HUB_REPO to push to the real Hub")

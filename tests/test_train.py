@@ -19,14 +19,14 @@ SMALL = ["--hidden_dim", "64", "--base_channels", "8", "--q_hidden_dim", "16", "
          "--eval_num_samples", "200", "--report_to", "tensorboard", "--logging_steps", "2", "--sample_steps", "4"]  # fmt: skip
 
 
-def launch(output_dir, *arguments, processes=1, check=True, **popen):
+def launch(output_dir, *arguments, processes=1, check=True, extra_env=None, **popen):
     distributed = ["--multi_gpu", "--num_processes", str(processes)] if processes > 1 else ["--num_processes", "1"]
     command = [str(VENV_BIN / "accelerate"), "launch", *distributed, "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1", str(REPOSITORY / "training" / "train.py"),
                "--preset", "mnist", "--output_dir", str(output_dir), *SMALL, *arguments]  # fmt: skip
     if popen:
-        return subprocess.Popen(command, env=accelerate_env(), cwd=REPOSITORY, **popen)
-    result = subprocess.run(command, env=accelerate_env(), cwd=REPOSITORY, capture_output=True, text=True)
+        return subprocess.Popen(command, env=accelerate_env(**(extra_env or {})), cwd=REPOSITORY, **popen)
+    result = subprocess.run(command, env=accelerate_env(**(extra_env or {})), cwd=REPOSITORY, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"training failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result

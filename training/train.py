@@ -247,7 +247,11 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.print(f"Resumed from {checkpoint} at step {global_step}.")
 
     if accelerator.is_main_process:
-        command = "accelerate launch training/train.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+        arguments = list(sys.argv[1:] if argv is None else argv)
+        for index, argument in enumerate(arguments[:-1]):
+            if argument == "--hub_token":  # the recorded command is published in the model card
+                arguments[index + 1] = "<token>"
+        command = "accelerate launch training/train.py " + shlex.join(arguments)
         config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
         record = {**config, "command": command, "num_processes": world, "device": str(accelerator.device)}
         (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=2))
