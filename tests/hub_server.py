@@ -55,13 +55,17 @@ class Commit:
 class Repo:
     repo_id: str
     private: bool
-    commits: list[Commit] = field(default_factory=list)
+    branches: dict[str, list[Commit]] = field(default_factory=lambda: {"main": []})
+
+    @property
+    def commits(self) -> list[Commit]:
+        return self.branches["main"]
 
     def resolve(self, revision: str) -> Optional[Commit]:
         revision = unquote(revision)
-        if revision == "main":
-            return self.commits[-1]
-        return next((commit for commit in self.commits if commit.sha == revision), None)
+        if revision in self.branches:
+            return self.branches[revision][-1]
+        return next((c for commits in self.branches.values() for c in commits if c.sha == revision), None)
 
 
 class HubState:
@@ -72,10 +76,10 @@ class HubState:
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
 
-    def commit(self, repo: Repo, message: str, files: dict[str, StoredFile]) -> Commit:
-        sha = hashlib.sha1(f"{repo.repo_id}{len(repo.commits)}{message}{time.time_ns()}".encode()).hexdigest()
+    def commit(self, repo: Repo, message: str, files: dict[str, StoredFile], branch: str = "main") -> Commit:
+        sha = hashlib.sha1(f"{repo.repo_id}{branch}{len(repo.branches[branch])}{message}{time.time_ns()}".encode()).hexdigest()
         commit = Commit(sha, message, files)
-        repo.commits.append(commit)
+        repo.branches[branch].append(commit)
         return commit
 
 
@@ -151,6 +155,7 @@ class HubHandler(BaseHTTPRequestHandler):
             ("POST", r"/api/validate-yaml", self.validate_yaml),
             ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)", self.preupload),
             ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", self.create_commit),
+            ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/branch/(?P<branch>[^/]+)", self.create_branch),
             ("POST", r"/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self.lfs_batch),
             ("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", self.lfs_upload),
             ("POST", r"/lfs-verify/(?P<oid>[0-9a-f]{64})", self.lfs_verify),
@@ -209,6 +214,16 @@ class HubHandler(BaseHTTPRequestHandler):
                           "oid": existing.oid if existing is not None else None})  # fmt: skip
         self.reply(200, {"files": files, "commitOid": current.sha if current else None})
 
+    def create_branch(self, repo, branch, query, head):
+        self.body()
+        repository = self.writable_repo(repo)
+        if repository is None:
+            return
+        if branch in repository.branches:
+            return self.error(409, None, f"Reference refs/heads/{branch} already exists")
+        repository.branches[branch] = [repository.commits[-1]]
+        self.reply(200, {})
+
     def lfs_batch(self, repo, query, head):
         payload = json.loads(self.body())
         if self.writable_repo(repo) is None:
@@ -244,8 +259,8 @@ class HubHandler(BaseHTTPRequestHandler):
         if repository is None:
             return
         parent = repository.resolve(rev)
-        if parent is None:
-            return self.error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+        if parent is None or unquote(rev) not in repository.branches:
+            return self.error(404, "RevisionNotFound", f"Invalid rev id: {rev} (commits go to a branch)")
         files = dict(parent.files)
         header = {}
         for line in lines:
@@ -261,7 +276,7 @@ class HubHandler(BaseHTTPRequestHandler):
                 files[value["path"]] = StoredFile(content, True)
             elif key == "deletedFile":
                 files.pop(value["path"], None)
-        commit = self.state.commit(repository, header.get("summary", ""), files)
+        commit = self.state.commit(repository, header.get("summary", ""), files, branch=unquote(rev))
         self.reply(200, {"commitUrl": f"{self.endpoint}/{repo}/commit/{commit.sha}", "commitOid": commit.sha, "success": True})
 
     def revision_info(self, repo, query, head, rev="main"):

@@ -134,9 +134,11 @@ def test_pushing_the_same_folder_again_makes_no_new_commit(hub, trained_dir, tmp
         print(push_to_hub({str(trained_dir)!r}, "user/infogan-test"))
     """
     run_client(hub, tmp_path, push)
-    commits = len(hub.commits("user/infogan-test"))
+    branches = hub.state.repos["user/infogan-test"].branches
+    counts = {name: len(commits) for name, commits in branches.items()}
+    assert set(counts) == {"main", "remote-code"}
     run_client(hub, tmp_path, push)
-    assert len(hub.commits("user/infogan-test")) == commits
+    assert {name: len(commits) for name, commits in branches.items()} == counts
 
 
 def test_a_revision_can_be_pinned(hub, trained_dir, tmp_path):
@@ -225,3 +227,40 @@ def test_the_real_hub(trained_dir):
     repo = os.environ["INFOGAN_HUB_REAL_HUB_REPO"]
     push_to_hub(trained_dir, repo, token=os.environ["INFOGAN_HUB_REAL_HUB_TOKEN"], private=True)
     assert InfoGANPipeline.from_pretrained(repo, token=os.environ["INFOGAN_HUB_REAL_HUB_TOKEN"]) is not None
+
+
+def test_plain_diffusers_without_infogan_hub_loads_the_remote_code_branch(hub, trained_dir, tmp_path):
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/infogan-test")
+    """)
+    pinned = hub.state.repos["user/infogan-test"].branches["remote-code"][-1].sha
+    images = tmp_path / "remote.npy"
+    out = run_client(hub, tmp_path, f"""
+        import sys
+        sys.modules["infogan_hub"] = None  # this process cannot import infogan_hub
+        try:
+            import infogan_hub
+        except ImportError:
+            print("no infogan_hub")
+        import numpy as np, torch
+        from diffusers import DiffusionPipeline
+        pipe = DiffusionPipeline.from_pretrained("user/infogan-test", revision={pinned!r}, trust_remote_code=True)
+        print(type(pipe).__name__, type(pipe).__module__)
+        np.save({str(images)!r}, pipe(batch_size=3, categorical=[2], generator=torch.Generator().manual_seed(7), output_type="np").images)
+    """)
+    assert out.splitlines()[0] == "no infogan_hub"
+    assert out.splitlines()[1].startswith("InfoGANPipeline ") and "infogan_hub." not in out.splitlines()[1]
+    from infogan_hub import InfoGANPipeline
+    import numpy as np
+
+    expected = InfoGANPipeline.from_pretrained(trained_dir)(batch_size=3, categorical=[2], generator=torch.Generator().manual_seed(7), output_type="np").images
+    np.testing.assert_array_equal(np.load(images), expected)
+    # without trust_remote_code, plain diffusers refuses rather than running pushed code
+    error = run_client(hub, tmp_path, f"""
+        import sys
+        sys.modules["infogan_hub"] = None
+        from diffusers import DiffusionPipeline
+        DiffusionPipeline.from_pretrained("user/infogan-test", revision={pinned!r})
+    """, expect_failure=True)
+    assert "trust_remote_code" in error

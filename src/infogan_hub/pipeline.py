@@ -87,10 +87,13 @@ class InfoGANPipeline(DiffusionPipeline):
 
     def __init__(self, image_generator: InfoGANGenerator, discriminator: Optional[InfoGANDiscriminator] = None):
         super().__init__()
-        if discriminator is not None and LatentSpec.from_config(discriminator.config) != image_generator.latent_spec:
+        # Compared as read from the configs, so that components whose classes come from another
+        # copy of this code (diffusers' remote code) still match.
+        generator_spec = LatentSpec.from_config(image_generator.config)
+        if discriminator is not None and LatentSpec.from_config(discriminator.config) != generator_spec:
             raise ValueError(
                 "The discriminator's latent specification differs from the generator's: "
-                f"{LatentSpec.from_config(discriminator.config)} != {image_generator.latent_spec}."
+                f"{LatentSpec.from_config(discriminator.config)} != {generator_spec}."
             )
         self.register_modules(image_generator=image_generator, discriminator=discriminator)
         channels = image_generator.config.channels
