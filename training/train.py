@@ -85,9 +85,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--adam_beta1", type=float, default=0.5)
     training.add_argument("--adam_beta2", type=float, default=0.999)
     training.add_argument("--adversarial_loss", choices=ADVERSARIAL_LOSSES, default="non_saturating")
-    training.add_argument("--info_weight", type=float, default=1.0, help="lambda; 0 gives the plain GAN of the paper's Figure 1")
-    training.add_argument("--categorical_weight", type=float, help="lambda for categorical codes (times --info_weight)")
-    training.add_argument("--continuous_weight", type=float, help="lambda for continuous codes (times --info_weight)")
+    training.add_argument("--info_weight", type=float, default=1.0,
+                          help="scales the generator's information term; 0 gives the plain GAN of the paper's Figure 1, where Q is still trained to measure L_I")
+    training.add_argument("--categorical_weight", type=float, help="lambda for categorical codes")
+    training.add_argument("--continuous_weight", type=float, help="lambda for continuous codes")
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
     training.add_argument("--seed", type=int, default=0)
 
@@ -264,7 +265,10 @@ def main(argv: list[str] | None = None) -> None:
         except (FileNotFoundError, ValueError) as error:
             logger.warning(f"No labelled test split, so no clustering accuracy: {error}", main_process_only=True)
 
-    weights = dict(categorical_weight=args.info_weight * args.categorical_weight, continuous_weight=args.info_weight * args.continuous_weight)
+    # Q (with D) always learns to recognise the codes, so L_I is measured even for the plain GAN;
+    # --info_weight decides how much the generator is asked to make them recognisable.
+    weights = dict(categorical_weight=args.categorical_weight, continuous_weight=args.continuous_weight)
+    generator_weights = {name: args.info_weight * weight for name, weight in weights.items()}
     lower_bound_names = spec.code_names
 
     def epoch_order(epoch: int) -> torch.Tensor:
@@ -339,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         # information term still enters with weight 0, so DDP sees the Q head used.
         output = discriminator(fake)
         terms = information_terms(spec, spec.split_q_output(output.q_output), latents)
-        generator_loss = generator_adversarial_loss(output.logits.float(), args.adversarial_loss) + terms.loss(**weights)
+        generator_loss = generator_adversarial_loss(output.logits.float(), args.adversarial_loss) + terms.loss(**generator_weights)
         generator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(generator_loss)
         generator_optimizer.step()
