@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -37,3 +39,16 @@ def test_analysis_reports_each_continuous_code(small_pipeline):
         assert all(-1 <= r <= 1 for r in code["correlations"].values())
         assert code["controls"] in code["correlations"] and len(code["mean_per_value"]["slant"]) == 3
     assert describe(analysis)[0].startswith("continuous_0 controls ")
+
+
+def test_lower_bounds_are_read_per_step_and_plotted(tmp_path):
+    from infogan_hub.analyze import plot_lower_bounds, read_lower_bounds
+
+    for name, values in (("info", [0.5, 2.0, 2.2]), ("plain", [0.1, 0.2, 0.2])):
+        (tmp_path / name).mkdir()
+        lines = [json.dumps({"step": 50 * (i + 1), "lower_bound/categorical_0": v}) for i, v in enumerate(values)]
+        lines.append(json.dumps({"step": 100, "lower_bound/categorical_0": 1.9}))  # a resumed run logs step 100 again
+        (tmp_path / name / "metrics.jsonl").write_text("\n".join(lines))
+    assert read_lower_bounds(tmp_path / "info", "categorical_0") == ([50, 100, 150], [0.5, 1.9, 2.2])
+    figure = plot_lower_bounds({"InfoGAN": tmp_path / "info", "GAN": tmp_path / "plain"}, "categorical_0", 2.3026, tmp_path / "bound.png")
+    assert figure.stat().st_size > 1000

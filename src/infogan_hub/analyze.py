@@ -118,12 +118,46 @@ def describe(analysis: dict) -> list[str]:
     ]
 
 
+def read_lower_bounds(run_dir: Path, code: str) -> tuple[list[int], list[float]]:
+    """L_I of `code` at each logged step of a training run, from its `metrics.jsonl`."""
+    bounds = {}
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if f"lower_bound/{code}" in record:  # a resumed run logs some steps twice: keep the last
+            bounds[record["step"]] = record[f"lower_bound/{code}"]
+    steps = sorted(bounds)
+    return steps, [bounds[step] for step in steps]
+
+
+def plot_lower_bounds(runs: dict[str, Path], code: str, entropy: float, path: Path) -> Path:
+    """The paper's Figure 1: L_I over training for each run, against H(c)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise SystemExit("Plotting needs matplotlib: pip install matplotlib") from error
+    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120)
+    for label, run_dir in runs.items():
+        steps, bounds = read_lower_bounds(run_dir, code)
+        axes.plot(steps, bounds, label=label)
+    axes.axhline(entropy, color="gray", linestyle="--", label=f"H(c) = {entropy:.2f} nats")
+    axes.set(xlabel="training step", ylabel=f"L_I of {code} (nats)", ylim=(min(0, axes.get_ylim()[0]), entropy * 1.1))
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Measure what each continuous code of a saved InfoGAN controls.")
     parser.add_argument("model", help="a saved InfoGANPipeline folder or Hub repo id")
     parser.add_argument("--num_samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", type=Path, default=None, help="where to write the results (default: the model folder)")
+    parser.add_argument("--compare_run", type=Path, default=None,
+                        help="a training run to compare L_I with, e.g. the plain GAN (--info_weight 0): writes images/lower_bound.png")  # fmt: skip
     args = parser.parse_args(argv)
     pipe = InfoGANPipeline.from_pretrained(args.model)
     analysis = analyze_continuous_codes(pipe, num_samples=args.num_samples, seed=args.seed)
@@ -132,6 +166,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     path.write_text(json.dumps(analysis, indent=2))
     print("\n".join(describe(analysis)))
     print(f"written to {path}")
+    if args.compare_run is not None and pipe.latent_spec.categorical_codes:
+        (output_dir / "images").mkdir(exist_ok=True)
+        runs = {"InfoGAN": output_dir, f"plain GAN ({args.compare_run.name})": args.compare_run}
+        figure = plot_lower_bounds(runs, "categorical_0", pipe.latent_spec.categorical_entropy()[0], output_dir / "images" / "lower_bound.png")
+        print(f"written to {figure}")
 
 
 if __name__ == "__main__":

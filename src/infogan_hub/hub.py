@@ -206,6 +206,18 @@ def stage_remote_code(output_dir: Path, staging: Path) -> None:
     (staging / "README.md").write_bytes((output_dir / "README.md").read_bytes())
 
 
+def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = torch.float16) -> Path:
+    """A compact copy of a trained pipeline folder: weights in `dtype` and the measurement files,
+    without checkpoints, logs or samples (what is bundled or published)."""
+    output_dir, target_dir = Path(output_dir), Path(target_dir)
+    pipe = InfoGANPipeline.from_pretrained(output_dir)
+    pipe.to(dtype).save_pretrained(target_dir)
+    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, "metrics.jsonl"):
+        if (output_dir / name).is_file():
+            (target_dir / name).write_bytes((output_dir / name).read_bytes())
+    return target_dir
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Push a trained InfoGAN output folder to the Hub with its model card.")
     parser.add_argument("output_dir", type=Path)
