@@ -29,5 +29,7 @@ fi
 if [ "${1:-}" = setup ]; then
   exit 0
 fi
+# accelerate gives each process one CPU thread unless told otherwise; this job has the machine to itself.
 .venv/bin/accelerate launch --num_processes 1 --num_machines 1 --dynamo_backend no --mixed_precision no \
+  --num_cpu_threads_per_process "$(nproc)" \
   training/train.py --preset mnist --output_dir output/infogan-mnist --resume_from_checkpoint latest

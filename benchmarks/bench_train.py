@@ -8,6 +8,7 @@ steps at each batch size on real MNIST, and reads the step timings it logs.
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,8 @@ def main() -> None:
     for batch_size in args.batch_sizes:
         with tempfile.TemporaryDirectory() as output_dir:
             command = [str(accelerate), "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
-                       "--dynamo_backend", "no", *(["--cpu"] if args.cpu else []), str(REPOSITORY / "training" / "train.py"),
+                       "--dynamo_backend", "no", "--num_cpu_threads_per_process", str(os.cpu_count()),
+                       *(["--cpu"] if args.cpu else []), str(REPOSITORY / "training" / "train.py"),
                        "--preset", "mnist", "--output_dir", output_dir, "--train_batch_size", str(batch_size),
                        "--max_train_steps", str(args.warmup_steps + args.steps), "--logging_steps", "10",
                        "--checkpointing_steps", "100000", "--sample_steps", "0", "--eval_num_samples", "100",

@@ -210,8 +210,7 @@ def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = tor
     """A compact copy of a trained pipeline folder: weights in `dtype` and the measurement files,
     without checkpoints, logs or samples (what is bundled or published)."""
     output_dir, target_dir = Path(output_dir), Path(target_dir)
-    pipe = InfoGANPipeline.from_pretrained(output_dir)
-    pipe.to(dtype).save_pretrained(target_dir)
+    InfoGANPipeline.from_pretrained(output_dir, dtype=dtype).save_pretrained(target_dir)
     for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, "metrics.jsonl"):
         if (output_dir / name).is_file():
             (target_dir / name).write_bytes((output_dir / name).read_bytes())
@@ -225,7 +224,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--token", default=None)
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--card_only", action="store_true", help="write README.md and images without pushing")
+    parser.add_argument("--export", type=Path, default=None, help="first copy the pipeline here in fp16 with its measurements (then card/push that copy)")
     args = parser.parse_args(argv)
+    if args.export is not None:
+        args.output_dir = export_pipeline(args.output_dir, args.export)
     if args.card_only:
         build_model_card(args.output_dir, args.repo_id).save(args.output_dir / "README.md")
         print(f"written to {args.output_dir / 'README.md'}")
