@@ -23,14 +23,17 @@ from .latent import LatentBatch, LatentSpec, QOutput
 IMAGE_SIZES = (28, 32, 64)
 
 
-def _feature_map_plan(image_size: int, base_channels: int) -> tuple[int, list[int]]:
-    """The smallest feature map's side and the channel widths from smallest to largest map.
+def _feature_map_plan(image_size: int, channels: int, base_channels: int) -> tuple[int, list[int]]:
+    """Checks the image shape; returns the smallest feature map's side and the channel widths
+    from smallest to largest map.
 
     28x28 images start from 7x7 (two doublings, as in the paper's MNIST networks); 32x32 and
     64x64 images start from 4x4.
     """
     if image_size not in IMAGE_SIZES:
         raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {image_size!r}.")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
     initial_size = 7 if image_size == 28 else 4
     doublings = int(math.log2(image_size // initial_size))
     widths = [base_channels * 2 ** (doublings - 1 - level) for level in range(doublings)]
@@ -68,9 +71,7 @@ class InfoGANGenerator(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         self.latent_spec = LatentSpec.from_config(self.config)
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
-        initial_size, widths = _feature_map_plan(image_size, base_channels)
+        initial_size, widths = _feature_map_plan(image_size, channels, base_channels)
         self.initial_shape = (widths[0], initial_size, initial_size)
 
         layers: list[nn.Module] = []
@@ -144,9 +145,7 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
     ):
         super().__init__()
         self.latent_spec = LatentSpec.from_config(self.config)
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}.")
-        initial_size, widths = _feature_map_plan(image_size, base_channels)
+        initial_size, widths = _feature_map_plan(image_size, channels, base_channels)
         widths = widths[::-1]  # the discriminator narrows the image as the generator widened it
 
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(leaky_relu_slope, True)]
