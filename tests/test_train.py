@@ -1,12 +1,12 @@
 """Real `accelerate launch training/train.py` runs on real MNIST, with small networks."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -90,24 +90,32 @@ def test_info_weight_zero_is_the_plain_gan_whose_q_still_measures(tmp_path):
 
 
 def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
-    process = launch(tmp_path, "--max_train_steps", "1000", "--checkpointing_steps", "5", processes=2,
-                     start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    # All checkpoints are kept (limit 0), so checkpoint-10 cannot be rotated away before it is seen.
+    process = launch(tmp_path, "--max_train_steps", "100000", "--checkpointing_steps", "5", "--checkpoints_total_limit", "0",
+                     processes=2, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 240
     while not (tmp_path / "checkpoint-10").exists():
         assert process.poll() is None, process.stdout.read().decode()[-4000:]
         assert time.monotonic() < deadline, "no checkpoint-10 within 4 minutes"
         time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
+    # SIGKILL the launcher and every worker: torch's elastic agent starts workers in sessions of their
+    # own, so killing the launcher's process group alone would leave them training for a while.
+    tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    for member in tree:
+        member.send_signal(signal.SIGKILL)
+    psutil.wait_procs(tree, timeout=30)
     process.wait()
     assert (tmp_path / "checkpoint-10" / "random_states_1.pkl").exists()  # every rank saved its state
 
-    result = launch(tmp_path, "--max_train_steps", "20", "--checkpointing_steps", "5", "--resume_from_checkpoint", "latest", processes=2)
+    latest = max(int(path.name.split("-")[1]) for path in tmp_path.glob("checkpoint-*"))
+    target = latest + 10
+    result = launch(tmp_path, "--max_train_steps", str(target), "--checkpointing_steps", "5", "--checkpoints_total_limit", "0",
+                    "--resume_from_checkpoint", "latest", processes=2)  # fmt: skip
     output = result.stdout + result.stderr
-    resumed_at = int(output.split("Resumed from ")[1].split(" at step ")[1].split(".")[0])
-    assert resumed_at >= 10
+    assert f"Resumed from {tmp_path / f'checkpoint-{latest}'} at step {latest}." in output
     assert "Parameters identical on all 2 processes." in output
-    assert json.loads((tmp_path / "evaluation_results.json").read_text())["step"] == 20
-    assert (tmp_path / "checkpoint-20").is_dir() and not list(tmp_path.glob(".partial-*"))
+    assert json.loads((tmp_path / "evaluation_results.json").read_text())["step"] == target
+    assert (tmp_path / f"checkpoint-{target}").is_dir() and not list(tmp_path.glob(".partial-*"))
     assert json.loads((tmp_path / "training_config.json").read_text())["num_processes"] == 2
 
 
