@@ -34,13 +34,12 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.data import load_dataset
-from infogan_hub.evaluation import best_clustering_accuracy, evaluate, write_results
+from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_accuracy, evaluate, write_results
+from infogan_hub.latent import CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS
 from infogan_hub.losses import ADVERSARIAL_LOSSES
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
-METRICS_FILE = "metrics.jsonl"
-TRAINING_CONFIG_FILE = "training_config.json"
 logger = get_logger(__name__)
 
 
@@ -64,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     latent.add_argument("--noise_dim", type=int)
     latent.add_argument("--categorical_codes", type=int, nargs="*", help="categories of each categorical code")
     latent.add_argument("--continuous_codes", type=int)
-    latent.add_argument("--noise_prior", choices=("uniform", "normal"))
-    latent.add_argument("--continuous_prior", choices=("uniform", "normal"))
-    latent.add_argument("--continuous_variance", choices=("learned", "fixed"), default="learned", help="Q's variance for continuous codes")
+    latent.add_argument("--noise_prior", choices=NOISE_PRIORS)
+    latent.add_argument("--continuous_prior", choices=CONTINUOUS_PRIORS)
+    latent.add_argument("--continuous_variance", choices=CONTINUOUS_VARIANCES, default="learned", help="Q's variance for continuous codes")
 
     model = parser.add_argument_group("model")
     model.add_argument("--image_size", type=int)

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from .evaluation import METRICS_FILE
 from .latent import TRAVERSAL_CONTINUOUS_RANGE
 from .pipeline import InfoGANPipeline
 
@@ -119,9 +120,9 @@ def describe(analysis: dict) -> list[str]:
 
 
 def read_lower_bounds(run_dir: Path, code: str) -> tuple[list[int], list[float]]:
-    """L_I of `code` at each logged step of a training run, from its `metrics.jsonl`."""
+    """L_I of `code` at each logged step of a training run, from its metrics file."""
     bounds = {}
-    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+    for line in (Path(run_dir) / METRICS_FILE).read_text().splitlines():
         record = json.loads(line)
         if f"lower_bound/{code}" in record:  # a resumed run logs some steps twice: keep the last
             bounds[record["step"]] = record[f"lower_bound/{code}"]

@@ -23,7 +23,10 @@ from .latent import LatentSpec
 from .losses import information_terms
 from .models import InfoGANDiscriminator, InfoGANGenerator
 
+# What a training run's output folder holds besides the pipeline; the card and the analysis read them.
 RESULTS_FILE = "evaluation_results.json"
+TRAINING_CONFIG_FILE = "training_config.json"
+METRICS_FILE = "metrics.jsonl"
 
 
 def clustering_accuracy(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, int]]:

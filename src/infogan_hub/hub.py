@@ -21,7 +21,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from .analyze import ANALYSIS_FILE
 from .analyze import describe as describe_analysis
-from .evaluation import RESULTS_FILE
+from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE
 from .pipeline import InfoGANPipeline
 
 CARD_TEMPLATE = "infogan_card.md"
@@ -32,7 +32,6 @@ REMOTE_CODE_BRANCH = "remote-code"
 REMOTE_CODE_MODULE = "infogan_hub_remote"
 REMOTE_CODE_SOURCES = ("latent", "models", "pipeline")
 IMAGES_DIR = "images"
-TRAINING_CONFIG_FILE = "training_config.json"
 DATASET_IDS = {"mnist": "ylecun/mnist", "fashion_mnist": "zalando-datasets/fashion_mnist"}
 TRAINING_SETTINGS = ("train_batch_size", "num_epochs", "max_train_steps", "learning_rate_generator", "learning_rate_discriminator",
                      "categorical_weight", "continuous_weight", "info_weight", "adversarial_loss", "seed", "num_processes", "device")  # fmt: skip
@@ -212,7 +211,7 @@ def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = tor
     without checkpoints, logs or samples (what is bundled or published)."""
     output_dir, target_dir = Path(output_dir), Path(target_dir)
     InfoGANPipeline.from_pretrained(output_dir, dtype=dtype).save_pretrained(target_dir)
-    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, "metrics.jsonl"):
+    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, METRICS_FILE):
         if (output_dir / name).is_file():
             (target_dir / name).write_bytes((output_dir / name).read_bytes())
     return target_dir
