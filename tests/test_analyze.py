@@ -21,6 +21,20 @@ def test_slant_has_the_sign_of_the_lean_and_the_size_of_the_slope():
     assert slants[0] == pytest.approx(26.6, abs=1.5) and slants[1] == pytest.approx(0, abs=1e-6) and slants[2] == pytest.approx(-26.6, abs=1.5)
 
 
+def _ring(shear: float) -> torch.Tensor:
+    """A round 0 (a circle of radius 8) whose rows shift `shear` pixels right per row upward."""
+    rows, columns = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    upright_columns = columns - shear * (14 - rows)
+    radius = ((rows - 14) ** 2 + (upright_columns - 14) ** 2).sqrt()
+    return ((radius - 8).abs() < 1.5).float()[None, None]
+
+
+def test_slant_of_a_round_digit_is_its_lean_not_its_longest_axis():
+    # A sheared circle's longest axis lies near 45 degrees whatever the shear; its lean is atan(shear).
+    slants = measure(torch.cat([_ring(0.3), _ring(0.0), _ring(-0.3)]))["slant"]
+    assert slants[0] == pytest.approx(16.7, abs=1.5) and slants[1] == pytest.approx(0, abs=0.5) and slants[2] == pytest.approx(-16.7, abs=1.5)
+
+
 def test_thicker_strokes_weigh_more_and_wider_shapes_measure_wider():
     measured = measure(torch.cat([_line(0.0, thickness=1), _line(0.0, thickness=4)]))
     assert measured["stroke_mass"][1] == pytest.approx(4 * measured["stroke_mass"][0])

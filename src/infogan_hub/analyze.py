@@ -29,8 +29,10 @@ MEASUREMENTS = ("slant", "width", "stroke_mass")
 def measure(images: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image measurements of `(N, 1, H, W)` images in [0, 1] (ink is bright, as in MNIST).
 
-    - slant: the tilt of the ink's principal axis from vertical, in degrees (from the second
-      central moments): positive for a digit leaning right (like /), negative leaning left.
+    - slant: how far the digit leans from upright, in degrees: the angle of the line that best
+      predicts each ink row's column from its height (second central moments, as MNIST's deskewing
+      uses); positive leaning right (like /), negative leaning left. Unlike the principal axis, it
+      stays defined for round digits such as 0 and 8.
     - width: the ink's horizontal standard deviation, in pixels.
     - stroke_mass: the mean ink per pixel.
     """
@@ -45,10 +47,10 @@ def measure(images: torch.Tensor) -> dict[str, torch.Tensor]:
     mu11 = (ink * row_offsets * column_offsets).sum(dim=(1, 2)) / mass
     mu02 = (ink * row_offsets**2).sum(dim=(1, 2)) / mass
     mu20 = (ink * column_offsets**2).sum(dim=(1, 2)) / mass
-    # Axis angle from the x axis with y pointing up (rows grow downward, so cov_xy = -mu11).
-    axis_angle = 0.5 * torch.atan2(-2 * mu11, mu20 - mu02)
+    # Columns drift left going down a right-leaning digit: rows grow downward, so the shear is -mu11/mu02.
+    shear = -mu11 / mu02.clamp_min(1e-8)
     return {
-        "slant": torch.rad2deg(torch.pi / 2 - torch.remainder(axis_angle, torch.pi)),
+        "slant": torch.rad2deg(torch.atan(shear)),
         "width": mu20.sqrt(),
         "stroke_mass": ink.mean(dim=(1, 2)),
     }
