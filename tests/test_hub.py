@@ -125,6 +125,7 @@ def test_the_card_is_filled_from_measurements_and_reads_back(hub, trained_dir, t
     assert f"{100 * accuracy:.2f}%" in text
     assert "| categorical_0 | categorical | uniform | 10 |" in text and "![traversal of continuous_1](images/traversal-continuous_1.png)" in text
     assert "accelerate launch training/train.py --preset mnist" in text
+    assert f"Trained with infogan-hub at `{json.loads((trained_dir / 'training_config.json').read_text())['code_revision']}`" in text
     assert "continuous_0 controls" in text
 
 

@@ -50,6 +50,8 @@ def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_pat
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     config = json.loads((tmp_path / "training_config.json").read_text())
     assert config["command"].startswith("accelerate launch training/train.py --preset mnist") and config["dataset"] == "mnist"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=True).stdout.strip()
+    assert config["code_revision"] in (head, f"{head}-dirty")  # which code made the model, for its card
     pipe = InfoGANPipeline.from_pretrained(tmp_path)
     assert pipe.image_generator.config.hidden_dim == 64
     assert pipe(batch_size=2, output_type="np").images.shape == (2, 28, 28, 1)

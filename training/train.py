@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -197,6 +198,17 @@ def save_pipeline(pipeline: InfoGANPipeline, output_dir: Path) -> None:
     partial.rmdir()
 
 
+def code_revision() -> str:
+    """The git commit this script ran from (marked "-dirty" with uncommitted changes), for the card."""
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", *arguments], cwd=Path(__file__).parent, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     output_dir: Path = args.output_dir
@@ -253,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
                 arguments[index + 1] = "<token>"
         command = "accelerate launch training/train.py " + shlex.join(arguments)
         config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
-        record = {**config, "command": command, "num_processes": world, "device": str(accelerator.device)}
+        record = {**config, "command": command, "code_revision": code_revision(), "num_processes": world, "device": str(accelerator.device)}
         (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=2))
     accelerator.init_trackers("infogan", config={key: str(value) for key, value in vars(args).items() if key != "hub_token"})
 

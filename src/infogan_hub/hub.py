@@ -116,7 +116,9 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         num_samples=(results or {}).get("num_samples"),
         analysis_lines=describe_analysis(analysis) if analysis else [],
         lower_bound_image=f"{IMAGES_DIR}/lower_bound.png" if (output_dir / IMAGES_DIR / "lower_bound.png").is_file() else None,
+        logging_steps=training.get("logging_steps"),
         command=training.get("command"),
+        code_revision=training.get("code_revision"),
         training_settings=[(key, training[key]) for key in TRAINING_SETTINGS if training.get(key) is not None],
     )
 
