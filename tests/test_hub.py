@@ -265,3 +265,26 @@ def test_plain_diffusers_without_infogan_hub_loads_the_remote_code_branch(hub, t
         DiffusionPipeline.from_pretrained("user/infogan-test", revision={pinned!r})
     """, expect_failure=True)
     assert "trust_remote_code" in error
+
+
+def test_an_export_is_half_precision_with_the_measurements_and_the_lower_bound_figure(trained_dir, tmp_path):
+    """What gets bundled or published: no checkpoints or samples, and the card finds the L_I figure."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from infogan_hub.analyze import LOWER_BOUND_FIGURE
+    from infogan_hub.analyze import main as analyze
+    from infogan_hub.hub import build_model_card, export_pipeline
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_dir, run)
+    analyze([str(run), "--num_samples", "8", "--compare_run", str(trained_dir)])
+    exported = export_pipeline(run, tmp_path / "exported")
+    weights = load_file(exported / "image_generator" / "diffusion_pytorch_model.safetensors")
+    assert {tensor.dtype for name, tensor in weights.items() if tensor.is_floating_point()} == {torch.float16}
+    for name in ("evaluation_results.json", "analysis_results.json", "training_config.json", "metrics.jsonl", LOWER_BOUND_FIGURE):
+        assert (exported / name).is_file(), name
+    assert not list(exported.glob("checkpoint-*")) and not (exported / "samples").exists()
+    text = build_model_card(exported, "user/infogan-test").text
+    assert f"![L_I over training]({LOWER_BOUND_FIGURE})" in text and "logged every 2 steps" in text

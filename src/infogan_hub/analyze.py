@@ -23,6 +23,7 @@ from .latent import TRAVERSAL_CONTINUOUS_RANGE
 from .pipeline import InfoGANPipeline
 
 ANALYSIS_FILE = "analysis_results.json"
+LOWER_BOUND_FIGURE = "images/lower_bound.png"  # relative to the model folder; the card shows it
 MEASUREMENTS = ("slant", "width", "stroke_mass")
 
 
@@ -170,9 +171,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     print("\n".join(describe(analysis)))
     print(f"written to {path}")
     if args.compare_run is not None and pipe.latent_spec.categorical_codes:
-        (output_dir / "images").mkdir(exist_ok=True)
+        (output_dir / LOWER_BOUND_FIGURE).parent.mkdir(exist_ok=True)
         runs = {"InfoGAN": output_dir, f"plain GAN ({args.compare_run.name})": args.compare_run}
-        figure = plot_lower_bounds(runs, "categorical_0", pipe.latent_spec.categorical_entropy()[0], output_dir / "images" / "lower_bound.png")
+        figure = plot_lower_bounds(runs, "categorical_0", pipe.latent_spec.categorical_entropy()[0], output_dir / LOWER_BOUND_FIGURE)
         print(f"written to {figure}")
 
 

@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
-from .analyze import ANALYSIS_FILE
+from .analyze import ANALYSIS_FILE, LOWER_BOUND_FIGURE
 from .analyze import describe as describe_analysis
 from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE
 from .pipeline import InfoGANPipeline
@@ -115,7 +115,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         evaluation_step=(results or {}).get("step"),
         num_samples=(results or {}).get("num_samples"),
         analysis_lines=describe_analysis(analysis) if analysis else [],
-        lower_bound_image=f"{IMAGES_DIR}/lower_bound.png" if (output_dir / IMAGES_DIR / "lower_bound.png").is_file() else None,
+        lower_bound_image=LOWER_BOUND_FIGURE if (output_dir / LOWER_BOUND_FIGURE).is_file() else None,
         logging_steps=training.get("logging_steps"),
         command=training.get("command"),
         code_revision=training.get("code_revision"),
@@ -209,12 +209,13 @@ def stage_remote_code(output_dir: Path, staging: Path) -> None:
 
 
 def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = torch.float16) -> Path:
-    """A compact copy of a trained pipeline folder: weights in `dtype` and the measurement files,
-    without checkpoints, logs or samples (what is bundled or published)."""
+    """A compact copy of a trained pipeline folder: weights in `dtype`, the measurement files and
+    the L_I figure, without checkpoints, logs or samples (what is bundled or published)."""
     output_dir, target_dir = Path(output_dir), Path(target_dir)
     InfoGANPipeline.from_pretrained(output_dir, dtype=dtype).save_pretrained(target_dir)
-    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, METRICS_FILE):
+    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, METRICS_FILE, LOWER_BOUND_FIGURE):
         if (output_dir / name).is_file():
+            (target_dir / name).parent.mkdir(exist_ok=True)
             (target_dir / name).write_bytes((output_dir / name).read_bytes())
     return target_dir
 
