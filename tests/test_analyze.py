@@ -52,7 +52,10 @@ def test_analysis_reports_each_continuous_code(small_pipeline):
         assert set(code["correlations"]) == {"slant", "width", "stroke_mass"}
         assert all(-1 <= r <= 1 for r in code["correlations"].values())
         assert code["controls"] in code["correlations"] and len(code["mean_per_value"]["slant"]) == 3
-    assert describe(analysis)[0].startswith("continuous_0 controls ")
+    sentence = describe(analysis)[0]
+    assert sentence.startswith("continuous_0 controls ") and all(f"{name} {r:+.2f}" in sentence for name, r in (
+        ("slant", analysis["codes"]["continuous_0"]["correlations"]["slant"]),
+        ("stroke mass", analysis["codes"]["continuous_0"]["correlations"]["stroke_mass"])))  # fmt: skip
 
 
 def test_lower_bounds_are_read_per_step_and_plotted(tmp_path):

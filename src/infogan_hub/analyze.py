@@ -114,12 +114,17 @@ def analyze_continuous_codes(
 
 
 def describe(analysis: dict) -> list[str]:
-    """One sentence per code, e.g. "continuous_0 controls slant (r = 0.93; increases with the code)"."""
-    return [
-        f"{name} controls {code['controls'].replace('_', ' ')} (r = {code['correlations'][code['controls']]:+.2f}; "
-        f"{code['direction']} with the code)"
-        for name, code in analysis["codes"].items()
-    ]
+    """One sentence per code naming what it controls, with its correlation with every measurement, e.g.
+    "continuous_0 controls slant (r = +0.93; increases with the code). All: slant +0.93, width -0.10, stroke mass +0.05"."""
+    sentences = []
+    for name, code in analysis["codes"].items():
+        strongest = code["controls"]
+        every = ", ".join(f"{key.replace('_', ' ')} {value:+.2f}" for key, value in code["correlations"].items())
+        sentences.append(
+            f"{name} controls {strongest.replace('_', ' ')} (r = {code['correlations'][strongest]:+.2f}; "
+            f"{code['direction']} with the code). All: {every}"
+        )
+    return sentences
 
 
 def read_lower_bounds(run_dir: Path, code: str) -> tuple[list[int], list[float]]:
