@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -41,24 +42,35 @@ def model_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture(scope="module")
-def app_url(model_dir):
+@contextmanager
+def _serve(model_id=None):
+    """Starts spaces_app/app.py on a free port (MODEL_ID unset: the app's default); yields its URL."""
     port = _free_port()
-    env = {"MODEL_ID": str(model_dir), "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    if model_id is not None:
+        env["MODEL_ID"] = model_id
     process = subprocess.Popen([sys.executable, str(REPOSITORY / "spaces_app" / "app.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
-    while True:
-        assert process.poll() is None, process.stdout.read().decode()[-3000:]
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the app did not answer within 2 minutes"
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        while True:
+            assert process.poll() is None, process.stdout.read().decode()[-3000:]
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the app did not answer within 2 minutes"
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def app_url(model_dir):
+    with _serve(str(model_dir)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +171,11 @@ def test_in_a_real_browser_moving_a_slider_changes_the_image(app_url):
         page.screenshot(path=str(ARTIFACTS / "space.png"), full_page=True)
         assert page.locator("#continuous_0 input[type=number]").input_value() == "1.5"
         browser.close()
+
+
+def test_without_model_id_the_app_serves_the_bundled_mnist_model():
+    """What `bash run.sh` shows on a fresh machine with no internet."""
+    with _serve() as url:
+        summary, *updates = Client(url, verbose=False).predict(api_name="/load_model")
+        assert "pretrained/infogan-mnist" in summary and "clustering accuracy 95.1% on mnist/test" in summary
+        assert "- continuous_0 controls stroke mass" in summary
