@@ -24,6 +24,8 @@ import PIL.Image
 import PIL.ImageOps
 import torch
 import torchvision
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
 from infogan_hub import InfoGANPipeline, LatentSpec
 from infogan_hub.analyze import ANALYSIS_FILE
@@ -191,6 +193,18 @@ def encode(model_id: str, image: Any, seed: float):
     return _upscale(prepared.convert("RGB")), labels if spec.categorical_codes else {}, continuous, _upscale(grid)
 
 
+def read_measurements(model_id: str, name: str) -> dict | None:
+    """A measurement file (results, analysis) beside the model, in its folder or its Hub repo; None if it has none."""
+    model_id = model_id.strip()
+    if Path(model_id).is_dir():
+        path = Path(model_id) / name
+        return json.loads(path.read_text()) if path.is_file() else None
+    try:
+        return json.loads(Path(hf_hub_download(model_id, name)).read_text())
+    except (EntryNotFoundError, LocalEntryNotFoundError):  # a model without measurements still loads and plays
+        return None
+
+
 def describe(model_id: str) -> str:
     """The latent specification as a table, with the model's measured results when it has them."""
     pipe = load_pipeline(model_id)
@@ -201,18 +215,15 @@ def describe(model_id: str) -> str:
     for index in range(spec.continuous_codes):
         lines.append(f"| continuous_{index} | continuous | {spec.continuous_prior} | 1 |")
     lines.append(f"| noise | noise | {spec.noise_prior} | {spec.noise_dim} |")
-    results_path = Path(model_id) / RESULTS_FILE
-    if results_path.is_file():
-        results = json.loads(results_path.read_text())
+    if results := read_measurements(model_id, RESULTS_FILE):
         lines += ["", "**Measured** (`evaluation_results.json`):", ""]
         for name, bound in results.get("mutual_information_lower_bound", {}).items():
             lines.append(f"- {name}: mutual information lower bound {bound:.3f} nats")
         for name, code in results.get("clustering", {}).get("codes", {}).items():
             lines.append(f"- {name}: clustering accuracy {100 * code['accuracy']:.1f}% on {results['clustering']['dataset']}")
-    analysis_path = Path(model_id) / ANALYSIS_FILE
-    if analysis_path.is_file():
+    if analysis := read_measurements(model_id, ANALYSIS_FILE):
         lines += ["", f"**What the continuous codes do** (`{ANALYSIS_FILE}`, within-sample correlations over a -2..2 traversal):", ""]
-        lines += [f"- {sentence}" for sentence in describe_analysis(json.loads(analysis_path.read_text()))]
+        lines += [f"- {sentence}" for sentence in describe_analysis(analysis)]
     return "\n".join(lines)
 
 

@@ -40,12 +40,15 @@ def trained_dir(tmp_path_factory):
     return output_dir
 
 
+def hub_env(hub, tmp_path):
+    """The Hub client's settings for the test server, with an empty cache."""
+    return {"HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home"),
+            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # fmt: skip
+
+
 def run_client(hub, tmp_path, code, token=TOKEN, offline=False, expect_failure=False):
     """Runs `code` in a new Python with the Hub client pointed at the test server and an empty cache."""
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE"))
-    } | {"HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf-home"),
-         "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # fmt: skip
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE"))} | hub_env(hub, tmp_path)
     if token:
         env["HF_TOKEN"] = token
     if offline:
@@ -288,3 +291,20 @@ def test_an_export_is_half_precision_with_the_measurements_and_the_lower_bound_f
     assert not list(exported.glob("checkpoint-*")) and not (exported / "samples").exists()
     text = build_model_card(exported, "user/infogan-test").text
     assert f"![L_I over training]({LOWER_BOUND_FIGURE})" in text and "logged every 2 steps" in text
+
+
+def test_the_space_shows_a_hub_models_measurements(hub, trained_dir, tmp_path):
+    """MODEL_ID=user/repo, as on a real Space: the summary reads the results pushed beside the weights."""
+    from gradio_client import Client
+
+    from .test_space import serve_app
+
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(trained_dir)!r}, "user/infogan-test")
+    """)
+    accuracy = json.loads((trained_dir / "evaluation_results.json").read_text())["clustering"]["codes"]["categorical_0"]["accuracy"]
+    with serve_app("user/infogan-test", hub_env(hub, tmp_path / "space")) as url:
+        summary, *updates = Client(url, verbose=False).predict(api_name="/load_model")
+    assert "**Model:** `user/infogan-test`" in summary and f"clustering accuracy {100 * accuracy:.1f}% on mnist/test" in summary
+    assert "- continuous_0 controls " in summary

@@ -43,10 +43,12 @@ def model_dir(tmp_path_factory):
 
 
 @contextmanager
-def _serve(model_id=None):
-    """Starts spaces_app/app.py on a free port (MODEL_ID unset: the app's default); yields its URL."""
+def serve_app(model_id=None, hub_env=None):
+    """Starts spaces_app/app.py on a free port (MODEL_ID unset: the app's default); yields its URL.
+
+    Offline unless `hub_env` points the Hub client somewhere (the tests' local Hub server)."""
     port = _free_port()
-    env = {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    env = {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin"} | (hub_env or {"HF_HUB_OFFLINE": "1"})
     if model_id is not None:
         env["MODEL_ID"] = model_id
     process = subprocess.Popen([sys.executable, str(REPOSITORY / "spaces_app" / "app.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -69,7 +71,7 @@ def _serve(model_id=None):
 
 @pytest.fixture(scope="module")
 def app_url(model_dir):
-    with _serve(str(model_dir)) as url:
+    with serve_app(str(model_dir)) as url:
         yield url
 
 
@@ -175,7 +177,7 @@ def test_in_a_real_browser_moving_a_slider_changes_the_image(app_url):
 
 def test_without_model_id_the_app_serves_the_bundled_mnist_model():
     """What `bash run.sh` shows on a fresh machine with no internet."""
-    with _serve() as url:
+    with serve_app() as url:
         summary, *updates = Client(url, verbose=False).predict(api_name="/load_model")
         assert "pretrained/infogan-mnist" in summary and "clustering accuracy 95.1% on mnist/test" in summary
         assert "- continuous_0 controls stroke mass" in summary
