@@ -132,9 +132,7 @@ def preset_defaults_required() -> set[str]:
 
 
 def build_models(args: argparse.Namespace) -> tuple[InfoGANGenerator, InfoGANDiscriminator]:
-    spec = LatentSpec(
-        args.noise_dim, tuple(args.categorical_codes), args.continuous_codes, args.noise_prior, args.continuous_prior, args.continuous_variance
-    )
+    spec = LatentSpec.from_config(vars(args))  # the spec picks its own fields out of the arguments
     architecture = dict(image_size=args.image_size, channels=args.channels, hidden_dim=args.hidden_dim, base_channels=args.base_channels)
     return (
         InfoGANGenerator(**spec.to_config(), **architecture),
