@@ -38,6 +38,7 @@ DEFAULT_MODEL = os.environ.get("MODEL_ID", str(REPOSITORY / "pretrained" / "info
 MAX_CATEGORICAL_CODES, MAX_CONTINUOUS_CODES = 10, 10
 MAX_GRID_SIDE = 10  # a 10x10 grid: one request generates at most 100 images
 MAX_TRAVERSAL_STEPS = 16
+GRID_ROWS, GRID_COLUMNS = 4, 8  # the grid a model opens with
 RANDOM = "random"
 CELL_SCALE = 3  # upscale small images so the page shows them at a readable size
 
@@ -63,6 +64,15 @@ def load_pipeline(model_id: str) -> InfoGANPipeline:
 
 def _upscale(image: PIL.Image.Image) -> PIL.Image.Image:
     return image.resize((image.width * CELL_SCALE, image.height * CELL_SCALE), PIL.Image.Resampling.NEAREST)
+
+
+def _grid(images: torch.Tensor, columns: int) -> PIL.Image.Image:
+    """`(N, C, H, W)` images in [0, 1] as one upscaled grid, `columns` wide, on white padding."""
+    return _upscale(torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(images, nrow=columns, pad_value=1.0)))
+
+
+def _noise_generator(seed: Any) -> torch.Generator:
+    return torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1))
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
@@ -92,15 +102,14 @@ def generate(model_id: str, seed: float, rows: float, columns: float, *controls:
     pipe = load_pipeline(model_id)
     rows, columns = _check_int("rows", rows, 1, MAX_GRID_SIDE), _check_int("columns", columns, 1, MAX_GRID_SIDE)
     categorical, continuous = _codes_from_controls(pipe.latent_spec, list(controls))
-    generator = torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1))
     images = pipe(
         batch_size=rows * columns,
         categorical=categorical or None,
         continuous=continuous or None,
-        generator=generator,
+        generator=_noise_generator(seed),
         output_type="pt",
     ).images
-    return _upscale(torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(images, nrow=columns, pad_value=1.0)))
+    return _grid(images, columns)
 
 
 def traverse(model_id: str, code: str, row_code: str, low: float, high: float, steps: float, seed: float):
@@ -115,7 +124,7 @@ def traverse(model_id: str, code: str, row_code: str, low: float, high: float, s
     try:
         traversal = pipe.traverse(
             code, row_code=row_code, steps=steps, value_range=(low, high), num_rows=5,
-            generator=torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1)), output_type="pt",
+            generator=_noise_generator(seed), output_type="pt",
         )  # fmt: skip
     except ValueError as error:
         raise gr.Error(str(error)) from error
@@ -126,7 +135,7 @@ def traverse(model_id: str, code: str, row_code: str, low: float, high: float, s
     # One GIF frame per column value: the whole column of the grid (all rows) at that value.
     columns = len(traversal.column_values)
     frames = traversal.images.view(-1, columns, *traversal.images.shape[1:]).transpose(0, 1)
-    gif_frames = [_upscale(torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(frame, nrow=frame.shape[0], pad_value=1.0))) for frame in frames]
+    gif_frames = [_grid(frame, frame.shape[0]) for frame in frames]
     gif_frames[0].save(gif_path, save_all=True, append_images=gif_frames[1:] + gif_frames[-2:0:-1], duration=120, loop=0)
     return grid, str(gif_path), [str(grid_path), str(gif_path)]
 
@@ -186,11 +195,10 @@ def encode(model_id: str, image: Any, seed: float):
         batch_size=8,
         categorical=encoded.categorical[0].tolist() or None,
         continuous=encoded.continuous[0].clamp(*TRAVERSAL_CONTINUOUS_RANGE).tolist() or None,
-        generator=torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1)),
+        generator=_noise_generator(seed),
         output_type="pt",
     ).images
-    grid = torchvision.transforms.functional.to_pil_image(torchvision.utils.make_grid(variations, nrow=8, pad_value=1.0))
-    return _upscale(prepared.convert("RGB")), labels if spec.categorical_codes else {}, continuous, _upscale(grid)
+    return _upscale(prepared.convert("RGB")), labels if spec.categorical_codes else {}, continuous, _grid(variations, 8)
 
 
 def read_measurements(model_id: str, name: str) -> dict | None:
@@ -275,8 +283,8 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
                     with gr.Row():
                         seed = gr.Number(value=0, precision=0, minimum=0, label="noise seed")
                         reroll = gr.Button("Re-roll noise")
-                    rows = gr.Slider(1, MAX_GRID_SIDE, value=4, step=1, label="rows")
-                    columns = gr.Slider(1, MAX_GRID_SIDE, value=8, step=1, label="columns")
+                    rows = gr.Slider(1, MAX_GRID_SIDE, value=GRID_ROWS, step=1, label="rows")
+                    columns = gr.Slider(1, MAX_GRID_SIDE, value=GRID_COLUMNS, step=1, label="columns")
                 with gr.Column(scale=2):
                     generated = gr.Image(label="generated", type="pil", elem_id="generated-image", format="png")
         with gr.Tab("Traverse"):
@@ -309,7 +317,9 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         load_outputs = [*controls, traverse_code, traverse_row_code]
 
         def load(model: str):
-            return [describe(model), *control_updates(model), generate(model, 0, 4, 8, *_defaults(model))]
+            updates = control_updates(model)
+            values = [update["value"] for update in updates[: len(controls)]]  # what the controls are reset to
+            return [describe(model), *updates, generate(model, 0, GRID_ROWS, GRID_COLUMNS, *values)]
 
         load_event = dict(fn=load, inputs=model_box, outputs=[summary, *load_outputs, generated])
         demo.load(**load_event, api_name=False)
@@ -326,12 +336,6 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
 
         encode_button.click(encode_either, [model_box, sketch, upload, seed], [seen, probabilities, continuous_values, variations], api_name="encode")
     return demo
-
-
-def _defaults(model_id: str) -> list[Any]:
-    spec = load_pipeline(model_id).latent_spec
-    categorical = ["0" if index < spec.num_categorical_codes else RANDOM for index in range(MAX_CATEGORICAL_CODES)]
-    return [*categorical, *([0.0] * MAX_CONTINUOUS_CODES)]
 
 
 if __name__ == "__main__":
