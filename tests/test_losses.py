@@ -56,3 +56,40 @@ def test_adversarial_losses():
     assert logits.grad.abs().max() < 1e-7
     with pytest.raises(ValueError, match="adversarial loss must be one of"):
         generator_adversarial_loss(confident_fake, "wasserstein")
+
+
+def test_consistency_is_largest_for_confident_agreeing_categories_that_use_every_category():
+    from infogan_hub import categorical_consistency_loss
+
+    every_category = torch.eye(10).repeat(20, 1) * 50  # confident, agreeing, all ten used equally
+    assert categorical_consistency_loss(every_category, every_category).item() == pytest.approx(-math.log(10), abs=1e-3)
+    one_category = torch.zeros(200, 10)
+    one_category[:, 3] = 50  # agreeing, but everything in one category: the merge IIC rules out
+    assert categorical_consistency_loss(one_category, one_category).item() == pytest.approx(0, abs=1e-3)
+    uncertain = torch.zeros(200, 10)
+    assert categorical_consistency_loss(uncertain, uncertain).item() == pytest.approx(0, abs=1e-5)
+    shuffled = every_category[torch.randperm(200, generator=torch.Generator().manual_seed(0))]  # the copy disagrees
+    assert categorical_consistency_loss(every_category, shuffled).item() > -1.0
+
+
+def test_minimising_consistency_makes_a_transformed_copy_agree_with_its_image():
+    from infogan_hub import categorical_consistency_loss
+
+    logits = torch.eye(10).repeat(10, 1) * 5
+    noise = torch.randn(100, 10, generator=torch.Generator().manual_seed(0))
+    transformed = (0.3 * logits + noise).requires_grad_()  # agrees with its image only now and then
+    before = (transformed.argmax(dim=1) == logits.argmax(dim=1)).float().mean()
+    optimizer = torch.optim.SGD([transformed], lr=100.0)
+    for _ in range(50):
+        optimizer.zero_grad()
+        categorical_consistency_loss(logits, transformed).backward()
+        optimizer.step()
+    after = (transformed.argmax(dim=1) == logits.argmax(dim=1)).float().mean()
+    assert before < 0.6 and after > 0.95
+
+
+def test_consistency_rejects_logits_of_different_shapes():
+    from infogan_hub import categorical_consistency_loss
+
+    with pytest.raises(ValueError, match="one shape"):
+        categorical_consistency_loss(torch.zeros(4, 10), torch.zeros(4, 9))

@@ -78,3 +78,23 @@ def information_terms(spec: LatentSpec, q: QOutput, latents: LatentBatch) -> Inf
         categorical_lower_bound=categorical_entropy - categorical_cross_entropy,
         continuous_lower_bound=spec.continuous_entropy() - negative_log_likelihood,
     )
+
+
+def categorical_consistency_loss(logits: torch.Tensor, transformed_logits: torch.Tensor) -> torch.Tensor:
+    """-I(c; c'), IIC's objective (Ji et al. 2019, equation 3), for Q's category of a real image and
+    of a transformed copy; to minimise.
+
+    Maximising the mutual information asks for the same confident category under the transform
+    (identity, not pose) and, through its marginal entropy H(c), for every category to be used,
+    which rules out the merged categories InfoGAN alone can settle in.
+
+    Args:
+        logits, transformed_logits (`torch.Tensor` of shape `(batch_size, num_categories)`): Q's
+            categorical logits for the images and for their transformed copies.
+    """
+    if logits.shape != transformed_logits.shape or logits.ndim != 2:
+        raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
+    joint = logits.float().softmax(dim=1).T @ transformed_logits.float().softmax(dim=1) / logits.shape[0]
+    joint = ((joint + joint.T) / 2).clamp_min(torch.finfo(torch.float32).eps)  # symmetric: either copy may come first
+    marginal_rows, marginal_columns = joint.sum(dim=1, keepdim=True), joint.sum(dim=0, keepdim=True)
+    return -(joint * (joint.log() - marginal_rows.log() - marginal_columns.log())).sum()
