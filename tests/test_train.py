@@ -37,7 +37,8 @@ def weights(output_dir, component):
 
 
 def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_path):
-    result = launch(tmp_path, "--max_train_steps", "8", "--checkpointing_steps", "4", "--checkpoints_total_limit", "1")
+    result = launch(tmp_path, "--max_train_steps", "8", "--checkpointing_steps", "4", "--checkpoints_total_limit", "1",
+                    "--hub_token=hf_secret_value")  # fmt: skip
     assert sorted(path.name for path in tmp_path.glob("checkpoint-*")) == ["checkpoint-8"]  # the limit removed checkpoint-4
     assert not list(tmp_path.glob(".partial-*"))
     results = json.loads((tmp_path / "evaluation_results.json").read_text())
@@ -50,6 +51,7 @@ def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_pat
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     config = json.loads((tmp_path / "training_config.json").read_text())
     assert config["command"].startswith("accelerate launch training/train.py --preset mnist") and config["dataset"] == "mnist"
+    assert "hf_secret_value" not in (tmp_path / "training_config.json").read_text() and "--hub_token=<token>" in config["command"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=True).stdout.strip()
     assert config["code_revision"] in (head, f"{head}-dirty")  # which code made the model, for its card
     pipe = InfoGANPipeline.from_pretrained(tmp_path)
@@ -128,3 +130,43 @@ def test_bad_arguments_get_clear_errors(tmp_path):
     assert result.returncode != 0 and "no-such-folder" in result.stderr
     result = launch(tmp_path, "--push_to_hub", check=False)
     assert "--push_to_hub needs --hub_model_id" in result.stderr
+
+
+def _train_module():
+    sys.path.insert(0, str(REPOSITORY / "training"))
+    import train
+
+    return train
+
+
+def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():
+    train = _train_module()
+    assert train.redact_hub_token(["--seed", "1", "--hub_token", "hf_a", "--hub_token=hf_b", "--hub_model_id", "u/m"]) == [
+        "--seed", "1", "--hub_token", "<token>", "--hub_token=<token>", "--hub_model_id", "u/m"
+    ]  # fmt: skip
+
+
+def test_resuming_with_settings_that_change_the_model_or_objective_is_refused(tmp_path):
+    launch(tmp_path, "--max_train_steps", "2", "--checkpointing_steps", "2")
+    state = json.loads((tmp_path / "checkpoint-2" / "training_state.json").read_text())
+    assert state["settings"]["seed"] == 0 and state["elapsed_seconds"] > 0
+    for changed, value in (("--seed", "1"), ("--consistency_weight", "2"), ("--hidden_dim", "32")):
+        result = launch(tmp_path, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", changed, value, check=False)
+        assert result.returncode != 0, f"resuming with {changed} {value} was accepted"
+        assert f"Cannot resume from {tmp_path / 'checkpoint-2'}" in result.stderr and changed[2:] in result.stderr
+        assert "new --output_dir" in result.stderr
+    # how long it runs and what it logs may change
+    result = launch(tmp_path, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", "--logging_steps", "1")
+    assert "Resumed from" in result.stdout + result.stderr
+
+
+def test_a_checkpoint_without_a_state_file_is_checked_against_the_run_record(tmp_path):
+    train = _train_module()
+    checkpoint = tmp_path / "checkpoint-10"
+    checkpoint.mkdir()
+    (tmp_path / "training_config.json").write_text(json.dumps({"seed": 3, "num_epochs": 5, "output_dir": "elsewhere"}))
+    settings = train.run_settings(train.parse_args(["--preset", "mnist", "--seed", "0"]), num_processes=1)
+    with pytest.raises(SystemExit, match=r"seed 3 \(now 0\)"):
+        train.load_training_state(checkpoint, settings)
+    settings = train.run_settings(train.parse_args(["--preset", "mnist", "--seed", "3", "--num_epochs", "9"]), num_processes=1)
+    assert train.load_training_state(checkpoint, settings)["elapsed_seconds"] == 0.0

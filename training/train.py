@@ -30,17 +30,28 @@ from infogan_hub import (
     InfoGANGenerator,
     InfoGANPipeline,
     LatentSpec,
+    categorical_consistency_loss,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     information_terms,
 )
+from infogan_hub.augmentation import random_affine
 from infogan_hub.data import load_dataset
-from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_accuracy, evaluate, write_results
+from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, evaluate, write_results
 from infogan_hub.latent import CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS
 from infogan_hub.losses import ADVERSARIAL_LOSSES
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+# Written into each checkpoint beside accelerate's state: the run's settings and its time so far.
+TRAINING_STATE_FILE = "training_state.json"
+# What a resumed run may change: how long it runs, what it logs and where it pushes; everything
+# else changes the model, the data or the objective, so resuming with another value is refused.
+RESUMABLE_SETTINGS = {
+    "output_dir", "max_train_steps", "num_epochs", "mixed_precision", "checkpointing_steps", "checkpoints_total_limit",
+    "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
+    "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
+}  # fmt: skip
 logger = get_logger(__name__)
 
 
@@ -89,6 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="scales the generator's information term; 0 gives the plain GAN of the paper's Figure 1, where Q is still trained to measure L_I")
     training.add_argument("--categorical_weight", type=float, help="lambda for categorical codes")
     training.add_argument("--continuous_weight", type=float, help="lambda for continuous codes")
+    training.add_argument("--consistency_weight", type=float, default=0.0,
+                          help="weight of IIC's consistency term on real images (Q's first categorical code for an image and a rotated, zoomed, shifted, bent copy); 0: off")
+    training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
+                          help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
     training.add_argument("--seed", type=int, default=0)
 
@@ -118,6 +133,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     missing = [name for name, value in vars(args).items() if value is None and name in preset_defaults_required()]
     if missing:
         raise SystemExit(f"Preset {preset_path} leaves {missing} unset; give them on the command line.")
+    if args.consistency_weight < 0:
+        raise SystemExit(f"--consistency_weight must be 0 (off) or positive, got {args.consistency_weight}.")
+    if args.consistency_weight and not args.categorical_codes:
+        raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
     if args.push_to_hub and not args.hub_model_id:
         raise SystemExit("--push_to_hub needs --hub_model_id (e.g. user/infogan-mnist).")
     return args
@@ -146,11 +165,13 @@ def list_checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total_limit: int | None) -> None:
+def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total_limit: int | None, state: dict) -> None:
+    """accelerate's state plus `state` (the run's settings and elapsed time) as checkpoint-`step`."""
     final, partial = output_dir / f"checkpoint-{step}", output_dir / f".partial-checkpoint-{step}"
     accelerator.save_state(str(partial))  # every process writes its own random states
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2))
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)  # atomic: "latest" never names a half-written folder
@@ -168,6 +189,35 @@ def resolve_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
         return path
     checkpoints = list_checkpoints(output_dir)
     return checkpoints[-1][1] if checkpoints else None
+
+
+def run_settings(args: argparse.Namespace, num_processes: int) -> dict:
+    """The settings that define a run (all but RESUMABLE_SETTINGS), as JSON values."""
+    settings = {key: value for key, value in vars(args).items() if key not in RESUMABLE_SETTINGS}
+    return json.loads(json.dumps({**settings, "num_processes": num_processes}, default=str))
+
+
+def load_training_state(checkpoint: Path, settings: dict) -> dict:
+    """The checkpoint's recorded state, after checking that its settings are this run's.
+
+    Checkpoints from before the state file was written are checked against the run folder's
+    training_config.json, the record of the run that wrote them. A setting missing from the
+    record (an option added since) is not compared.
+    """
+    state_file, config_file = checkpoint / TRAINING_STATE_FILE, checkpoint.parent / TRAINING_CONFIG_FILE
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+    else:
+        state = {"settings": json.loads(config_file.read_text()) if config_file.exists() else {}, "elapsed_seconds": 0.0}
+    recorded = state["settings"]
+    differences = [f"{key} {recorded[key]!r} (now {value!r})" for key, value in settings.items() if key in recorded and recorded[key] != value]
+    if differences:
+        raise SystemExit(
+            f"Cannot resume from {checkpoint}: it was trained with other settings: {'; '.join(differences)}. "
+            f"Resume with the same settings (only {sorted(RESUMABLE_SETTINGS - {'preset_path', 'hub_token'})} may change), "
+            "or give a new --output_dir to start a new run."
+        )
+    return state
 
 
 # --- outputs of the main process ------------------------------------------------------------
@@ -207,7 +257,20 @@ def code_revision() -> str:
         return "unknown (not a git checkout)"
 
 
+def redact_hub_token(arguments: list[str]) -> list[str]:
+    """The command-line arguments with the value of --hub_token, in either form, replaced."""
+    redacted = []
+    for index, argument in enumerate(arguments):
+        if argument.startswith("--hub_token="):
+            argument = "--hub_token=<token>"
+        elif index and arguments[index - 1] == "--hub_token":
+            argument = "<token>"
+        redacted.append(argument)
+    return redacted
+
+
 def main(argv: list[str] | None = None) -> None:
+    run_started = time.monotonic()
     args = parse_args(argv)
     output_dir: Path = args.output_dir
     # When D wins, tiny gradients turn into denormal floats, which x86 CPUs process many times slower.
@@ -246,21 +309,20 @@ def main(argv: list[str] | None = None) -> None:
         image_generator, discriminator, generator_optimizer, discriminator_optimizer
     )
 
-    global_step = 0
+    global_step, settings, elapsed_before = 0, run_settings(args, world), 0.0
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(output_dir, args.resume_from_checkpoint)
         if checkpoint is None:
             accelerator.print(f"No checkpoint in {output_dir}; starting a new run.")
         else:
+            elapsed_before = load_training_state(checkpoint, settings)["elapsed_seconds"]
             accelerator.load_state(str(checkpoint))  # weights and optimizers
             global_step = int(CHECKPOINT_PATTERN.match(checkpoint.name).group(1))
             accelerator.print(f"Resumed from {checkpoint} at step {global_step}.")
 
     if accelerator.is_main_process:
         arguments = list(sys.argv[1:] if argv is None else argv)
-        for index, argument in enumerate(arguments[:-1]):
-            if argument == "--hub_token":  # the recorded command is published in the model card
-                arguments[index + 1] = "<token>"
+        arguments = redact_hub_token(arguments)  # the recorded command is published in the model card
         command = "accelerate launch training/train.py " + shlex.join(arguments)
         config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
         record = {**config, "command": command, "code_revision": code_revision(), "num_processes": world, "device": str(accelerator.device)}
@@ -280,6 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     generator_weights = {name: args.info_weight * weight for name, weight in weights.items()}
     lower_bound_names = spec.code_names
 
+    def elapsed_seconds() -> float:
+        """Wall time of the run so far, resumed parts included, lost work after a checkpoint not."""
+        return elapsed_before + time.monotonic() - run_started
+
     def epoch_order(epoch: int) -> torch.Tensor:
         # The same permutation on every process (seeded by epoch), each taking its own shard.
         permutation = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed * 100_003 + epoch))
@@ -293,12 +359,14 @@ def main(argv: list[str] | None = None) -> None:
         pipeline.image_generator.eval(), pipeline.discriminator.eval()
         results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed)
         results["step"] = step
+        results["elapsed_seconds"] = elapsed_seconds()
         write_results(results, output_dir)
         save_pipeline(pipeline, output_dir)
         pipeline.image_generator.train(), pipeline.discriminator.train()
         logs = {f"eval/lower_bound/{name}": value for name, value in results["mutual_information_lower_bound"].items()}
-        if (accuracy := best_clustering_accuracy(results)) is not None:
-            logs["eval/clustering_accuracy"] = accuracy
+        if (scores := best_clustering_scores(results)) is not None:
+            logs |= {"eval/clustering_accuracy": scores["accuracy"], "eval/nmi": scores["nmi"], "eval/ari": scores["ari"]}
+        logs["eval/elapsed_seconds"] = results["elapsed_seconds"]
         record_metrics(step, logs)
         accelerator.print(f"step {step}: " + ", ".join(f"{key.split('/')[-1]} {value:.4f}" for key, value in logs.items()))
 
@@ -339,10 +407,18 @@ def main(argv: list[str] | None = None) -> None:
         # as in the generator step (a mixed batch lets D win on statistics G never faces).
         started = time.perf_counter()
         fake = image_generator(spec.generator_input(latents))
-        real_logits = discriminator(real).logits.float()
+        real_output = discriminator(real)
         fake_output = discriminator(fake.detach())
         terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents)
-        discriminator_loss = discriminator_adversarial_loss(real_logits, fake_output.logits.float()) + terms.loss(**weights)
+        discriminator_loss = discriminator_adversarial_loss(real_output.logits.float(), fake_output.logits.float()) + terms.loss(**weights)
+        if args.consistency_weight:  # Q's category of a real image must survive rotation, zoom and shift
+            transformed = random_affine(real, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
+            transformed_output = discriminator(transformed)
+            consistency = categorical_consistency_loss(
+                spec.split_q_output(real_output.q_output).categorical_logits[0],
+                spec.split_q_output(transformed_output.q_output).categorical_logits[0],
+            )
+            discriminator_loss = discriminator_loss + args.consistency_weight * consistency
         discriminator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(discriminator_loss)
         discriminator_optimizer.step()
@@ -364,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
         if global_step % args.logging_steps == 0 or global_step == max_train_steps:
             bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]).detach()
             logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}
+            if args.consistency_weight:
+                logs["consistency/mutual_information"] = -consistency.item()
             logs |= {f"lower_bound/{name}": value for name, value in zip(lower_bound_names, bounds.tolist())}
             logs |= {f"ms_per_step/{part}": 1000 * seconds / args.logging_steps for part, seconds in timings.items()}
             timings = dict.fromkeys(timings, 0.0)
@@ -373,7 +451,8 @@ def main(argv: list[str] | None = None) -> None:
             if accelerator.is_main_process:
                 record_metrics(global_step, logs)
         if global_step % args.checkpointing_steps == 0:
-            save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit)
+            state = {"settings": settings, "elapsed_seconds": elapsed_seconds()}
+            save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit, state)
         if accelerator.is_main_process and args.sample_steps and global_step % args.sample_steps == 0:
             write_samples(global_step)
         if accelerator.is_main_process and args.eval_steps and global_step % args.eval_steps == 0 and global_step != max_train_steps:

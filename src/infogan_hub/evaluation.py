@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from .data import ImageDataset, load_dataset
 from .latent import LatentSpec
@@ -108,16 +109,23 @@ def evaluate(
         accuracies = {}
         for index, name in enumerate(spec.code_names[: spec.num_categorical_codes]):
             accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
-            accuracies[name] = {"accuracy": accuracy, "matching": matching}
+            accuracies[name] = {
+                "accuracy": accuracy,
+                "nmi": float(normalized_mutual_info_score(labels, predictions[:, index].numpy())),
+                "ari": float(adjusted_rand_score(labels, predictions[:, index].numpy())),
+                "matching": matching,
+            }
         results["clustering"] = {"dataset": dataset.name, "num_images": len(dataset), "codes": accuracies}
     image_generator.train(was_training[0]), discriminator.train(was_training[1])
     return results
 
 
-def best_clustering_accuracy(results: dict) -> Optional[float]:
-    """The highest clustering accuracy of any categorical code in a results dict, if measured."""
-    codes = results.get("clustering", {}).get("codes", {})
-    return max((code["accuracy"] for code in codes.values()), default=None)
+def best_clustering_scores(results: dict) -> Optional[dict[str, float]]:
+    """Accuracy, NMI and ARI of the categorical code with the highest clustering accuracy in a
+    results dict, if measured."""
+    codes = results.get("clustering", {}).get("codes", {}).values()
+    best = max(codes, key=lambda code: code["accuracy"], default=None)
+    return None if best is None else {metric: best[metric] for metric in ("accuracy", "nmi", "ari")}
 
 
 def write_results(results: dict, output_dir: Path) -> Path:
