@@ -34,7 +34,10 @@ REMOTE_CODE_SOURCES = ("latent", "models", "pipeline")
 IMAGES_DIR = "images"
 DATASET_IDS = {"mnist": "ylecun/mnist", "fashion_mnist": "zalando-datasets/fashion_mnist"}
 TRAINING_SETTINGS = ("train_batch_size", "num_epochs", "max_train_steps", "learning_rate_generator", "learning_rate_discriminator",
-                     "categorical_weight", "continuous_weight", "info_weight", "adversarial_loss", "seed", "num_processes", "device")  # fmt: skip
+                     "categorical_weight", "continuous_weight", "info_weight", "adversarial_loss", "consistency_weight",
+                     "consistency_elastic_strength", "seed", "num_processes", "device")  # fmt: skip
+# A seed study of the recipe that made the model (training/study.py's study.json), copied beside it.
+STUDY_FILE = "study_results.json"
 
 
 def _read_json(path: Path) -> Optional[dict]:
@@ -58,6 +61,46 @@ def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0
     return saved
 
 
+def objective_lines(training: dict) -> list[str]:
+    """The terms the model was trained with, each with its weight, from its training record."""
+    if not training:
+        return []
+    lines = [
+        f"adversarial loss: {training.get('adversarial_loss', 'non_saturating')} (equation 1)",
+        f"information term L_I (equation 5): lambda {training.get('categorical_weight')} for categorical codes, "
+        f"{training.get('continuous_weight')} for continuous codes, times {training.get('info_weight', 1.0)} in the generator's loss",
+    ]
+    if training.get("consistency_weight"):
+        lines.append(
+            f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "
+            "the mutual information between Q's categorical_0 for a real image and for a copy rotated (up to 20 degrees), "
+            f"zoomed (0.9-1.1), shifted (up to 10%) and elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side)"
+        )
+    return lines
+
+
+def study_lines(study: Optional[dict], seed: Optional[int]) -> list[str]:
+    """The spread of a seed study of the model's recipe, so one run's figure is read beside it."""
+    if not study:
+        return []
+    summary, lines = study["summary"], []
+    seeds = ", ".join(str(run["seed"]) for run in study["runs"])
+    for metric, label, scale, unit in (("accuracy", "clustering accuracy", 100, "%"), ("nmi", "NMI", 1, ""), ("ari", "ARI", 1, "")):
+        if metric in summary:
+            figures = summary[metric]
+            lines.append(f"{label}: {scale * figures['mean']:.{2 if scale == 1 else 1}f}{unit} ± {scale * figures['std']:.{2 if scale == 1 else 1}f}{unit} "
+                         f"(min {scale * figures['min']:.{2 if scale == 1 else 1}f}{unit}, max {scale * figures['max']:.{2 if scale == 1 else 1}f}{unit})")  # fmt: skip
+    if "worst_seed" in summary:
+        lines.append(f"worst seed: {summary['worst_seed']}; this model: seed {seed}")
+    for key, figures in summary.items():
+        if key.startswith("lower_bound/categorical"):
+            lines.append(f"L_I of {key.split('/')[1]}: {figures['mean']:.3f} ± {figures['std']:.3f} nats (min {figures['min']:.3f})")
+    wall = summary["wall_seconds"]
+    lines.append(f"wall time per run: {wall['mean'] / 60:.1f} ± {wall['std'] / 60:.1f} min (max {wall['max'] / 60:.1f}) on {study['device']}, "
+                 f"{study['parallel_runs']} run(s) at a time, {study['threads_per_run']} thread(s) each")  # fmt: skip
+    return [f"Seeds {seeds}, preset `{study['preset']}`:"] + lines
+
+
 def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
     """Renders the card from the folder's configs and measurements, saving traversal images beside it."""
     output_dir = Path(output_dir)
@@ -66,6 +109,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
     results = _read_json(output_dir / RESULTS_FILE)
     analysis = _read_json(output_dir / ANALYSIS_FILE)
     training = _read_json(output_dir / TRAINING_CONFIG_FILE) or {}
+    study = _read_json(output_dir / STUDY_FILE)
     dataset = training.get("dataset", "unknown")
 
     eval_results, evaluation_lines = [], []
@@ -120,6 +164,8 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         command=training.get("command"),
         code_revision=training.get("code_revision"),
         training_settings=[(key, training[key]) for key in TRAINING_SETTINGS if training.get(key) is not None],
+        objective_lines=objective_lines(training),
+        study_lines=study_lines(study, training.get("seed")),
     )
 
 
@@ -172,7 +218,7 @@ def push_to_hub(
         revision=revision,
         commit_message=message,
         allow_patterns=["model_index.json", "*/config.json", "*/*.safetensors", "README.md", f"{IMAGES_DIR}/*.png",
-                        RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE],  # fmt: skip
+                        RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, STUDY_FILE],  # fmt: skip
     )
     api.create_branch(repo_id, branch=REMOTE_CODE_BRANCH, exist_ok=True)
     with tempfile.TemporaryDirectory() as staging:
@@ -213,7 +259,7 @@ def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = tor
     the L_I figure, without checkpoints, logs or samples (what is bundled or published)."""
     output_dir, target_dir = Path(output_dir), Path(target_dir)
     InfoGANPipeline.from_pretrained(output_dir, dtype=dtype).save_pretrained(target_dir)
-    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, METRICS_FILE, LOWER_BOUND_FIGURE):
+    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, METRICS_FILE, LOWER_BOUND_FIGURE, STUDY_FILE):
         if (output_dir / name).is_file():
             (target_dir / name).parent.mkdir(exist_ok=True)
             (target_dir / name).write_bytes((output_dir / name).read_bytes())
@@ -228,7 +274,13 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--card_only", action="store_true", help="write README.md and images without pushing")
     parser.add_argument("--export", type=Path, default=None, help="first copy the pipeline here in fp16 with its measurements (then card/push that copy)")
+    parser.add_argument("--study", type=Path, default=None, help="a study.json of this model's recipe (training/study.py), shown in the card and pushed")
     args = parser.parse_args(argv)
+    if args.study is not None:
+        study = json.loads(args.study.read_text())  # fails here, before anything is written, if it is not JSON
+        if not {"runs", "summary", "preset"} <= set(study):
+            raise SystemExit(f"{args.study} is not a study.json from training/study.py (it needs runs, summary and preset).")
+        (args.output_dir / STUDY_FILE).write_text(json.dumps(study, indent=2))
     if args.export is not None:
         args.output_dir = export_pipeline(args.output_dir, args.export)
     if args.card_only:
