@@ -22,7 +22,7 @@ def study(output_dir, *arguments, check=True):
 def test_a_two_seed_study_writes_per_seed_figures_a_summary_and_a_figure(tmp_path):
     result = study(tmp_path, "--parallel", "2", "--threads_per_run", "1")
     record = json.loads((tmp_path / "study.json").read_text())
-    assert record["preset"] == "mnist" and record["seeds"] == [0, 1] and record["parallel_runs"] == 2
+    assert record["preset"] == "mnist" and record["dataset"] == "mnist" and record["seeds"] == [0, 1] and record["parallel_runs"] == 2
     assert record["train_arguments"][-6:] == ["--max_train_steps", "4", "--report_to", "none", "--checkpointing_steps", "2"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=True).stdout.strip()
     assert record["code_revisions"][0] in (head, f"{head}-dirty")
@@ -46,6 +46,21 @@ def test_a_two_seed_study_writes_per_seed_figures_a_summary_and_a_figure(tmp_pat
     assert {"nmi", "ari", "wall_seconds", "lower_bound/categorical_0"} <= set(summary)
     assert (tmp_path / "study.png").stat().st_size > 5000
     assert result.stdout.strip().splitlines()[-1].startswith("mnist, 2 seeds: accuracy ")
+
+    # The README's table and the model card read the study file.
+    table = subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / "study_table.py"), str(tmp_path / "study.json")],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    row = next(line for line in table.splitlines() if line.startswith("| `mnist`"))
+    assert f"{summary['accuracy']['mean']:.3f} ± {summary['accuracy']['std']:.3f}" in row and "| 0, 1 |" in row
+    assert "| ClusterGAN, published (10 runs) | mnist | - | 0.91 ± 0.04 | - | 0.85 | 0.83 |" in table
+    from infogan_hub.hub import main as hub
+
+    hub([str(tmp_path / "seed-0"), "--repo_id", "user/study-test", "--card_only", "--study", str(tmp_path / "study.json")])
+    card = (tmp_path / "seed-0" / "README.md").read_text()
+    assert f"clustering accuracy: {100 * summary['accuracy']['mean']:.1f}% ± {100 * summary['accuracy']['std']:.1f}%" in card
+    assert f"worst seed: {summary['worst_seed']}; this model: seed 0" in card and "Seeds 0, 1, preset `mnist`:" in card
+    assert "categorical consistency on real images (IIC, Ji et al. 2019), weight 3.0" in card  # the preset's recipe
+    assert "information term L_I (equation 5): lambda 1.0 for categorical codes" in card
 
     # Run again: finished seeds are not trained twice; a seed whose run was cut short resumes.
     (tmp_path / "seed-1" / "study_run_done.json").unlink()

@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> dict:
         "runs": [seed_record(args.output_dir / f"seed-{seed}", seed, args.target_accuracy) for seed in finished],
     }
     study["code_revisions"] = sorted({run["code_revision"] for run in study["runs"]})
+    study["dataset"] = json.loads((args.output_dir / f"seed-{finished[0]}" / TRAINING_CONFIG_FILE).read_text())["dataset"]
     study["summary"] = summarize(study["runs"])
     temporary = args.output_dir / f".{STUDY_FILE}.tmp"
     temporary.write_text(json.dumps(study, indent=2))
