@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from infogan_hub.evaluation import clustering_accuracy, evaluate, mutual_information_lower_bound, write_results
+from infogan_hub.evaluation import best_clustering_scores, clustering_accuracy, evaluate, mutual_information_lower_bound, write_results
 
 
 def test_clusters_that_are_a_relabelling_score_one():
@@ -42,6 +42,17 @@ def test_evaluate_reports_accuracy_on_labelled_images_and_writes_json(small_mode
     results = evaluate(image_generator, discriminator, subset, num_samples=200)
     code = results["clustering"]["codes"]["categorical_0"]
     assert 0.0 < code["accuracy"] <= 1.0 and len(code["matching"]) == 10
+    assert 0.0 <= code["nmi"] <= 1.0 and -1.0 <= code["ari"] <= 1.0  # an untrained Q: near chance, not perfect
+    assert code["nmi"] < 0.5 and code["ari"] < 0.5
     assert results["categorical_entropy"]["categorical_0"] == pytest.approx(math.log(10))
     path = write_results(results, tmp_path)
     assert json.loads(path.read_text())["clustering"]["num_images"] == 500
+
+
+def test_the_best_code_brings_its_nmi_and_ari_along():
+    results = {"clustering": {"codes": {
+        "categorical_0": {"accuracy": 0.5, "nmi": 0.4, "ari": 0.3, "matching": {}},
+        "categorical_1": {"accuracy": 0.9, "nmi": 0.8, "ari": 0.7, "matching": {}},
+    }}}  # fmt: skip
+    assert best_clustering_scores(results) == {"accuracy": 0.9, "nmi": 0.8, "ari": 0.7}
+    assert best_clustering_scores({"mutual_information_lower_bound": {}}) is None
