@@ -215,7 +215,7 @@ def load_training_state(checkpoint: Path, settings: dict) -> dict:
         raise SystemExit(
             f"Cannot resume from {checkpoint}: it was trained with other settings: {'; '.join(differences)}. "
             f"Resume with the same settings (only {sorted(RESUMABLE_SETTINGS - {'preset_path', 'hub_token'})} may change), "
-            "or give a new --output_dir to start a new run."
+            f"or start a new run: give a new --output_dir, or move {checkpoint.parent} away."
         )
     return state
 
