@@ -93,3 +93,16 @@ def test_consistency_rejects_logits_of_different_shapes():
 
     with pytest.raises(ValueError, match="one shape"):
         categorical_consistency_loss(torch.zeros(4, 10), torch.zeros(4, 9))
+
+
+def test_a_larger_marginal_entropy_weight_penalises_an_unused_category_more():
+    from infogan_hub import categorical_consistency_loss
+
+    nine_used = torch.eye(10)[torch.arange(180) % 9] * 50  # confident and agreeing, but category 9 is empty
+    plain = categorical_consistency_loss(nine_used, nine_used)
+    assert plain.item() == pytest.approx(-math.log(9), abs=1e-3)
+    # joint = diag(p): -(1 - 2 lambda) H(p), so lambda 2 gives -3 H
+    assert categorical_consistency_loss(nine_used, nine_used, marginal_entropy_weight=2.0).item() == pytest.approx(-3 * math.log(9), abs=1e-3)
+    every = torch.eye(10)[torch.arange(200) % 10] * 50
+    gap = lambda weight: (categorical_consistency_loss(nine_used, nine_used, weight) - categorical_consistency_loss(every, every, weight)).item()  # noqa: E731
+    assert gap(2.0) > gap(1.0) > 0  # using all ten categories pays more with the larger weight

@@ -102,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--continuous_weight", type=float, help="lambda for continuous codes")
     training.add_argument("--consistency_weight", type=float, default=0.0,
                           help="weight of IIC's consistency term on real images (Q's first categorical code for an image and a rotated, zoomed, shifted, bent copy); 0: off")
+    training.add_argument("--consistency_entropy_weight", type=float, default=1.0,
+                          help="IIC's lambda: weight of the term's marginal entropy (above 1: more pressure to use every category)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
@@ -417,6 +419,7 @@ def main(argv: list[str] | None = None) -> None:
             consistency = categorical_consistency_loss(
                 spec.split_q_output(real_output.q_output).categorical_logits[0],
                 spec.split_q_output(transformed_output.q_output).categorical_logits[0],
+                marginal_entropy_weight=args.consistency_entropy_weight,
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
         discriminator_optimizer.zero_grad(set_to_none=True)

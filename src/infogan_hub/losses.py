@@ -80,7 +80,7 @@ def information_terms(spec: LatentSpec, q: QOutput, latents: LatentBatch) -> Inf
     )
 
 
-def categorical_consistency_loss(logits: torch.Tensor, transformed_logits: torch.Tensor) -> torch.Tensor:
+def categorical_consistency_loss(logits: torch.Tensor, transformed_logits: torch.Tensor, marginal_entropy_weight: float = 1.0) -> torch.Tensor:
     """-I(c; c'), IIC's objective (Ji et al. 2019, equation 3), for Q's category of a real image and
     of a transformed copy; to minimise.
 
@@ -91,10 +91,13 @@ def categorical_consistency_loss(logits: torch.Tensor, transformed_logits: torch
     Args:
         logits, transformed_logits (`torch.Tensor` of shape `(batch_size, num_categories)`): Q's
             categorical logits for the images and for their transformed copies.
+        marginal_entropy_weight (`float`, defaults to 1): IIC's lambda; above 1 it adds
+            (lambda - 1) times the marginal entropies, pushing harder for every category to be used.
     """
     if logits.shape != transformed_logits.shape or logits.ndim != 2:
         raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
     joint = logits.float().softmax(dim=1).T @ transformed_logits.float().softmax(dim=1) / logits.shape[0]
     joint = ((joint + joint.T) / 2).clamp_min(torch.finfo(torch.float32).eps)  # symmetric: either copy may come first
     marginal_rows, marginal_columns = joint.sum(dim=1, keepdim=True), joint.sum(dim=0, keepdim=True)
-    return -(joint * (joint.log() - marginal_rows.log() - marginal_columns.log())).sum()
+    lamb = marginal_entropy_weight
+    return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
