@@ -35,7 +35,7 @@ IMAGES_DIR = "images"
 DATASET_IDS = {"mnist": "ylecun/mnist", "fashion_mnist": "zalando-datasets/fashion_mnist"}
 TRAINING_SETTINGS = ("train_batch_size", "num_epochs", "max_train_steps", "learning_rate_generator", "learning_rate_discriminator",
                      "categorical_weight", "continuous_weight", "info_weight", "adversarial_loss", "consistency_weight",
-                     "consistency_elastic_strength", "seed", "num_processes", "device")  # fmt: skip
+                     "consistency_elastic_strength", "consistency_entropy_weight", "seed", "num_processes", "device")  # fmt: skip
 # A seed study of the recipe that made the model (training/study.py's study.json), copied beside it.
 STUDY_FILE = "study_results.json"
 
@@ -74,7 +74,8 @@ def objective_lines(training: dict) -> list[str]:
         lines.append(
             f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "
             "the mutual information between Q's categorical_0 for a real image and for a copy rotated (up to 20 degrees), "
-            f"zoomed (0.9-1.1), shifted (up to 10%) and elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side)"
+            f"zoomed (0.9-1.1), shifted (up to 10%) and elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side); "
+            f"marginal entropy weight (IIC's lambda) {training.get('consistency_entropy_weight', 1.0)}"
         )
     return lines
 
@@ -115,8 +116,9 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
     eval_results, evaluation_lines = [], []
     if results:
         for code, accuracy in results.get("clustering", {}).get("codes", {}).items():
+            agreement = f" (NMI {accuracy['nmi']:.3f}, ARI {accuracy['ari']:.3f})" if "nmi" in accuracy else ""
             evaluation_lines.append(
-                f"{code}: clustering accuracy **{100 * accuracy['accuracy']:.2f}%** on {results['clustering']['dataset']} "
+                f"{code}: clustering accuracy **{100 * accuracy['accuracy']:.2f}%**{agreement} on {results['clustering']['dataset']} "
                 f"({results['clustering']['num_images']} images)"
             )
             eval_results.append(_eval_result(dataset, "accuracy", accuracy["accuracy"], f"Clustering accuracy of {code}"))
