@@ -56,3 +56,18 @@ def test_the_best_code_brings_its_nmi_and_ari_along():
     }}}  # fmt: skip
     assert best_clustering_scores(results) == {"accuracy": 0.9, "nmi": 0.8, "ari": 0.7}
     assert best_clustering_scores({"mutual_information_lower_bound": {}}) is None
+
+
+def test_category_usage_needs_no_labels_and_flags_an_empty_category(small_models, mnist_test):
+    from infogan_hub.data import ImageDataset
+    from infogan_hub.evaluation import category_usage
+
+    even = category_usage(np.arange(100) % 10, 10)
+    assert even["entropy"] == pytest.approx(math.log(10)) and even["min_share"] == even["max_share"] == 0.1
+    one_empty = category_usage(np.arange(90) % 9, 10)  # category 9 never chosen
+    assert one_empty["min_share"] == 0.0 and one_empty["entropy"] == pytest.approx(math.log(9))
+    image_generator, discriminator = small_models
+    unlabelled = ImageDataset(mnist_test.images[:300], None, "unlabelled")
+    results = evaluate(image_generator, discriminator, unlabelled, num_samples=100)
+    usage = results["category_usage"]["codes"]["categorical_0"]
+    assert "clustering" not in results and len(usage["shares"]) == 10 and sum(usage["shares"]) == pytest.approx(1.0)

@@ -31,6 +31,7 @@ def test_a_two_seed_study_writes_per_seed_figures_a_summary_and_a_figure(tmp_pat
         results = json.loads((tmp_path / f"seed-{seed}" / "evaluation_results.json").read_text())
         assert run["accuracy"] == results["clustering"]["codes"]["categorical_0"]["accuracy"]
         assert 0 <= run["nmi"] <= 1 and -1 <= run["ari"] <= 1
+        assert run["category_min_share"] == min(results["category_usage"]["codes"]["categorical_0"]["shares"])
         assert set(run["mutual_information_lower_bound"]) == {"categorical_0", "continuous_0", "continuous_1"}
         assert run["steps"] == 4 and run["wall_seconds"] > 0
         assert [row["step"] for row in run["evaluations"]] == [2, 4]

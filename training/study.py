@@ -102,6 +102,8 @@ def seed_record(run_dir: Path, seed: int, target_accuracy: float) -> dict:
         "code_revision": json.loads((run_dir / TRAINING_CONFIG_FILE).read_text())["code_revision"],
         **(best_clustering_scores(results) or {}),
         "mutual_information_lower_bound": results["mutual_information_lower_bound"],
+        # label-free: the smallest share of test images any category of the first code receives
+        "category_min_share": next(iter(results.get("category_usage", {}).get("codes", {}).values()), {}).get("min_share"),
         "steps": results["step"],
         "wall_seconds": results["elapsed_seconds"],
         "first_step_at_target": None if reached is None else reached["step"],

@@ -368,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
         logs = {f"eval/lower_bound/{name}": value for name, value in results["mutual_information_lower_bound"].items()}
         if (scores := best_clustering_scores(results)) is not None:
             logs |= {"eval/clustering_accuracy": scores["accuracy"], "eval/nmi": scores["nmi"], "eval/ari": scores["ari"]}
+        if usage := results.get("category_usage"):  # label-free: an empty or doubled category shows here
+            logs["eval/category_min_share"] = next(iter(usage["codes"].values()))["min_share"]
         logs["eval/elapsed_seconds"] = results["elapsed_seconds"]
         record_metrics(step, logs)
         accelerator.print(f"step {step}: " + ", ".join(f"{key.split('/')[-1]} {value:.4f}" for key, value in logs.items()))

@@ -67,6 +67,18 @@ def mutual_information_lower_bound(
     return {name: float(value) / num_samples for name, value in zip(spec.code_names, totals)}
 
 
+def category_usage(predictions: np.ndarray, num_categories: int) -> dict:
+    """How evenly real images fall into a code's categories, with no labels: each category's share
+    and the entropy of the shares (ln K when all are used equally).
+
+    A category that holds two classes, or one left nearly empty, shows here as a share far from
+    1/K, so this flags a failed run on data without labels.
+    """
+    shares = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=num_categories) / max(len(predictions), 1)
+    used = shares[shares > 0]
+    return {"shares": shares.tolist(), "entropy": float(-(used * np.log(used)).sum()), "min_share": float(shares.min()), "max_share": float(shares.max())}
+
+
 @torch.no_grad()
 def predict_categories(discriminator: InfoGANDiscriminator, dataset: ImageDataset, batch_size: int = 1000) -> torch.Tensor:
     """Q's most likely category for every image: `(N, num_categorical_codes)`."""
@@ -89,7 +101,8 @@ def evaluate(
 
     Args:
         image_generator, discriminator: the trained models (put in eval mode here).
-        dataset ([`ImageDataset`], *optional*): labelled test images for clustering accuracy.
+        dataset ([`ImageDataset`], *optional*): real images: how evenly they use each category (no labels
+            needed) and, where labelled, clustering accuracy, NMI and ARI.
         num_samples (`int`, defaults to 10000): fresh samples for the mutual information bound.
         seed (`int`, defaults to 0): seed of those samples.
     """
@@ -103,19 +116,26 @@ def evaluate(
         "categorical_entropy": dict(zip(spec.code_names, spec.categorical_entropy())),
         "num_samples": num_samples,
     }
-    if dataset is not None and dataset.labels is not None and spec.categorical_codes:
+    if dataset is not None and spec.categorical_codes:
         predictions = predict_categories(discriminator, dataset)
-        labels = dataset.labels.cpu().numpy()
-        accuracies = {}
-        for index, name in enumerate(spec.code_names[: spec.num_categorical_codes]):
-            accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
-            accuracies[name] = {
-                "accuracy": accuracy,
-                "nmi": float(normalized_mutual_info_score(labels, predictions[:, index].numpy())),
-                "ari": float(adjusted_rand_score(labels, predictions[:, index].numpy())),
-                "matching": matching,
-            }
-        results["clustering"] = {"dataset": dataset.name, "num_images": len(dataset), "codes": accuracies}
+        categorical_names = spec.code_names[: spec.num_categorical_codes]
+        results["category_usage"] = {
+            "dataset": dataset.name,
+            "codes": {name: category_usage(predictions[:, index].numpy(), size)
+                      for index, (name, size) in enumerate(zip(categorical_names, spec.categorical_codes))},
+        }  # fmt: skip
+        if dataset.labels is not None:
+            labels = dataset.labels.cpu().numpy()
+            accuracies = {}
+            for index, name in enumerate(categorical_names):
+                accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
+                accuracies[name] = {
+                    "accuracy": accuracy,
+                    "nmi": float(normalized_mutual_info_score(labels, predictions[:, index].numpy())),
+                    "ari": float(adjusted_rand_score(labels, predictions[:, index].numpy())),
+                    "matching": matching,
+                }
+            results["clustering"] = {"dataset": dataset.name, "num_images": len(dataset), "codes": accuracies}
     image_generator.train(was_training[0]), discriminator.train(was_training[1])
     return results
 
