@@ -37,7 +37,7 @@ def table(studies: list[tuple[str, dict]]) -> str:
         bound = summary.get("lower_bound/categorical_0")
         wall = summary["wall_seconds"]
         rows.append(
-            f"| `{study['preset']}` ({name}) | {dataset} | {', '.join(str(run['seed']) for run in study['runs'])} "
+            f"| `{study['preset']}`{'' if name == study['preset'] else f' ({name})'} | {dataset} | {', '.join(str(run['seed']) for run in study['runs'])} "
             f"| {_mean_std(summary['accuracy'])} | {worst['accuracy']:.3f} (seed {worst['seed']}) "
             f"| {_mean_std(summary['nmi'])} | {_mean_std(summary['ari'])} | {_mean_std(bound) if bound else '-'} "
             f"| {wall['mean'] / 60:.1f} (max {wall['max'] / 60:.1f}) |"
