@@ -86,11 +86,11 @@ def study_lines(study: Optional[dict], seed: Optional[int]) -> list[str]:
         return []
     summary, lines = study["summary"], []
     seeds = ", ".join(str(run["seed"]) for run in study["runs"])
-    for metric, label, scale, unit in (("accuracy", "clustering accuracy", 100, "%"), ("nmi", "NMI", 1, ""), ("ari", "ARI", 1, "")):
+    # accuracy as a percentage with one decimal; NMI and ARI as fractions with two
+    for metric, label, scale, digits, unit in (("accuracy", "clustering accuracy", 100, 1, "%"), ("nmi", "NMI", 1, 2, ""), ("ari", "ARI", 1, 2, "")):
         if metric in summary:
-            figures = summary[metric]
-            lines.append(f"{label}: {scale * figures['mean']:.{2 if scale == 1 else 1}f}{unit} ± {scale * figures['std']:.{2 if scale == 1 else 1}f}{unit} "
-                         f"(min {scale * figures['min']:.{2 if scale == 1 else 1}f}{unit}, max {scale * figures['max']:.{2 if scale == 1 else 1}f}{unit})")  # fmt: skip
+            shown = {key: f"{scale * value:.{digits}f}{unit}" for key, value in summary[metric].items()}
+            lines.append(f"{label}: {shown['mean']} ± {shown['std']} (min {shown['min']}, max {shown['max']})")
     if "worst_seed" in summary:
         lines.append(f"worst seed: {summary['worst_seed']}; this model: seed {seed}")
     for key, figures in summary.items():
