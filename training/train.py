@@ -31,6 +31,7 @@ from infogan_hub import (
     InfoGANPipeline,
     LatentSpec,
     categorical_consistency_loss,
+    continuous_warmup_factor,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     information_terms,
@@ -100,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="scales the generator's information term; 0 gives the plain GAN of the paper's Figure 1, where Q is still trained to measure L_I")
     training.add_argument("--categorical_weight", type=float, help="lambda for categorical codes")
     training.add_argument("--continuous_weight", type=float, help="lambda for continuous codes")
+    training.add_argument("--continuous_warmup_steps", type=int, default=0,
+                          help="the continuous codes' weight is 0 for the first half of these steps, then ramps linearly to --continuous_weight; 0: full weight from the start")
     training.add_argument("--consistency_weight", type=float, default=0.0,
                           help="weight of IIC's consistency term on real images (Q's first categorical code for an image and a rotated, zoomed, shifted, bent copy); 0: off")
     training.add_argument("--consistency_entropy_weight", type=float, default=1.0,
@@ -135,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     missing = [name for name, value in vars(args).items() if value is None and name in preset_defaults_required()]
     if missing:
         raise SystemExit(f"Preset {preset_path} leaves {missing} unset; give them on the command line.")
+    if args.continuous_warmup_steps < 0:
+        raise SystemExit(f"--continuous_warmup_steps must be 0 (off) or positive, got {args.continuous_warmup_steps}.")
     if args.consistency_weight < 0:
         raise SystemExit(f"--consistency_weight must be 0 (off) or positive, got {args.consistency_weight}.")
     if args.consistency_weight and not args.categorical_codes:
@@ -340,8 +345,12 @@ def main(argv: list[str] | None = None) -> None:
 
     # Q (with D) always learns to recognise the codes, so L_I is measured even for the plain GAN;
     # --info_weight decides how much the generator is asked to make them recognisable.
-    weights = dict(categorical_weight=args.categorical_weight, continuous_weight=args.continuous_weight)
-    generator_weights = {name: args.info_weight * weight for name, weight in weights.items()}
+    def information_weights(step: int) -> tuple[dict, dict]:
+        """The lambdas of L_I at `step` for D/Q and for G (the continuous one warms up)."""
+        continuous = args.continuous_weight * continuous_warmup_factor(step, args.continuous_warmup_steps)
+        weights = dict(categorical_weight=args.categorical_weight, continuous_weight=continuous)
+        return weights, {name: args.info_weight * weight for name, weight in weights.items()}
+
     lower_bound_names = spec.code_names
 
     def elapsed_seconds() -> float:
@@ -409,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         # Discriminator and Q step: the GAN loss plus lambda * L_I on the fakes (Q shares D's trunk).
         # Real and fake go through D separately, so BatchNorm sees the same fake-only batches here
         # as in the generator step (a mixed batch lets D win on statistics G never faces).
+        weights, generator_weights = information_weights(global_step)
         started = time.perf_counter()
         fake = image_generator(spec.generator_input(latents))
         real_output = discriminator(real)

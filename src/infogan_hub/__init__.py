@@ -12,7 +12,14 @@ import diffusers.pipelines
 from diffusers import ModelMixin  # noqa: F401  diffusers' loader looks this name up in the module a component's class comes from
 
 from .latent import LatentBatch, LatentSpec, QOutput
-from .losses import InformationTerms, categorical_consistency_loss, discriminator_adversarial_loss, generator_adversarial_loss, information_terms
+from .losses import (
+    InformationTerms,
+    categorical_consistency_loss,
+    continuous_warmup_factor,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    information_terms,
+)
 from .models import DiscriminatorOutput, InfoGANDiscriminator, InfoGANGenerator
 from .pipeline import InfoGANEncodeOutput, InfoGANPipeline, InfoGANPipelineOutput, InfoGANTraversalOutput
 
@@ -42,6 +49,7 @@ __all__ = [
     "LatentSpec",
     "QOutput",
     "categorical_consistency_loss",
+    "continuous_warmup_factor",
     "discriminator_adversarial_loss",
     "generator_adversarial_loss",
     "information_terms",

@@ -70,6 +70,9 @@ def objective_lines(training: dict) -> list[str]:
         f"information term L_I (equation 5): lambda {training.get('categorical_weight')} for categorical codes, "
         f"{training.get('continuous_weight')} for continuous codes, times {training.get('info_weight', 1.0)} in the generator's loss",
     ]
+    if training.get("continuous_warmup_steps"):
+        warmup = training["continuous_warmup_steps"]
+        lines.append(f"continuous-code warm-up: their lambda is 0 for the first {warmup // 2} steps, then ramps linearly to full at step {warmup}")
     if training.get("consistency_weight"):
         lines.append(
             f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "

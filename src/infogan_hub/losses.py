@@ -59,6 +59,22 @@ class InformationTerms:
         )
 
 
+def continuous_warmup_factor(step: int, warmup_steps: int) -> float:
+    """How much of the continuous codes' weight applies at `step`: 0 for the first half of
+    `warmup_steps`, then a linear ramp to 1 at `warmup_steps` (1 throughout when it is 0).
+
+    Early in training a continuous code gains information most cheaply by switching digits (a 5
+    that turns into an 8 along c_2), and such a switch can outlive the run; with the continuous
+    term off until the categories have formed, the continuous codes are left the style within them.
+    """
+    if warmup_steps < 0 or step < 0:
+        raise ValueError(f"step and warmup_steps must be 0 or positive, got step {step} and warmup_steps {warmup_steps}.")
+    if step >= warmup_steps:
+        return 1.0
+    half = warmup_steps / 2
+    return max(0.0, (step - half) / half)
+
+
 def information_terms(spec: LatentSpec, q: QOutput, latents: LatentBatch) -> InformationTerms:
     """The variational bound's terms for codes `latents` given Q's output on G(z, c)."""
     reference = q.continuous_mean
