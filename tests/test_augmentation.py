@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from infogan_hub.augmentation import random_affine
+from infogan_hub.augmentation import random_affine, random_stroke_width
 
 
 def test_no_rotation_zoom_or_shift_leaves_images_unchanged(mnist_test):
@@ -27,3 +27,22 @@ def test_bad_shapes_and_zoom_ranges_are_refused():
         random_affine(torch.zeros(28, 28))
     with pytest.raises(ValueError, match="zoom_range"):
         random_affine(torch.zeros(1, 1, 28, 28), zoom_range=(1.1, 0.9))
+
+
+def test_each_image_is_thinned_thickened_or_kept_and_radius_zero_keeps_all(mnist_test):
+    images = mnist_test.batch(torch.arange(64))
+    assert torch.equal(random_stroke_width(images, torch.Generator().manual_seed(0), max_radius=0), images)
+    changed = random_stroke_width(images, torch.Generator().manual_seed(0))
+    assert torch.equal(changed, random_stroke_width(images, torch.Generator().manual_seed(0)))
+    ink = ((changed + 1) / 2).flatten(1).sum(dim=1) / ((images + 1) / 2).flatten(1).sum(dim=1)
+    thinner, kept, thicker = (ink < 0.6), (ink == 1), (ink > 1.4)
+    assert (thinner | kept | thicker).all() and thinner.any() and kept.any() and thicker.any()
+    assert changed.min() >= -1 and changed.max() <= images.max()  # morphology picks existing values only
+    assert ((changed > 0) | (images <= 0))[thicker].all(), "thickening keeps every stroke pixel"
+
+
+def test_bad_stroke_radii_are_refused():
+    with pytest.raises(ValueError, match="non-negative integer"):
+        random_stroke_width(torch.zeros(1, 1, 28, 28), max_radius=-1)
+    with pytest.raises(ValueError, match="batch_size, channels"):
+        random_stroke_width(torch.zeros(28, 28))

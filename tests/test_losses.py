@@ -106,3 +106,12 @@ def test_a_larger_marginal_entropy_weight_penalises_an_unused_category_more():
     every = torch.eye(10)[torch.arange(200) % 10] * 50
     gap = lambda weight: (categorical_consistency_loss(nine_used, nine_used, weight) - categorical_consistency_loss(every, every, weight)).item()  # noqa: E731
     assert gap(2.0) > gap(1.0) > 0  # using all ten categories pays more with the larger weight
+
+
+def test_the_continuous_warmup_is_off_for_half_the_steps_then_ramps_to_full():
+    from infogan_hub import continuous_warmup_factor
+
+    assert [continuous_warmup_factor(step, 2000) for step in (0, 999, 1000, 1500, 2000, 9000)] == [0, 0, 0, 0.5, 1, 1]
+    assert continuous_warmup_factor(0, 0) == 1  # no warm-up: full weight from the start
+    with pytest.raises(ValueError, match="0 or positive"):
+        continuous_warmup_factor(5, -1)

@@ -62,11 +62,15 @@ def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_pat
 
 def test_seeded_runs_repeat_and_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
     straight, interrupted, again = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "again"
-    launch(straight, "--max_train_steps", "8", "--checkpointing_steps", "4")
-    launch(again, "--max_train_steps", "8", "--checkpointing_steps", "4")
-    launch(interrupted, "--max_train_steps", "4", "--checkpointing_steps", "4")
-    result = launch(interrupted, "--max_train_steps", "8", "--checkpointing_steps", "4", "--resume_from_checkpoint", "latest")
+    warmup = ["--continuous_warmup_steps", "8", "--continuous_weight", "0.1"]  # the ramp spans the interruption
+    launch(straight, "--max_train_steps", "8", "--checkpointing_steps", "4", *warmup)
+    launch(again, "--max_train_steps", "8", "--checkpointing_steps", "4", *warmup)
+    launch(interrupted, "--max_train_steps", "4", "--checkpointing_steps", "4", *warmup)
+    result = launch(interrupted, "--max_train_steps", "8", "--checkpointing_steps", "4", "--resume_from_checkpoint", "latest", *warmup)
     assert "Resumed from" in result.stdout + result.stderr
+    for run in (straight, interrupted):  # logged at steps 2, 4, 6, 8: the weight used in steps 1, 3, 5, 7 (from 0)
+        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [m["weight/continuous"] for m in metrics if "weight/continuous" in m] == pytest.approx([0, 0, 0.025, 0.075])
     for component in ("image_generator", "discriminator"):
         expected = weights(straight, component)
         for other in (again, interrupted):
@@ -137,6 +141,13 @@ def _train_module():
     import train
 
     return train
+
+
+def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
+    train = _train_module()
+    for argument, value in (("--continuous_warmup_steps", "-5"), ("--consistency_weight", "-1"), ("--consistency_stroke_width", "-1")):
+        with pytest.raises(SystemExit, match=f"{argument} must be 0 \\(off\\) or positive, got {value}"):
+            train.parse_args(["--preset", "mnist", argument, value])
 
 
 def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():

@@ -36,7 +36,7 @@ from infogan_hub import (
     generator_adversarial_loss,
     information_terms,
 )
-from infogan_hub.augmentation import random_affine
+from infogan_hub.augmentation import random_affine, random_stroke_width
 from infogan_hub.data import load_dataset
 from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, evaluate, write_results
 from infogan_hub.latent import CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS
@@ -109,6 +109,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="IIC's lambda: weight of the term's marginal entropy (above 1: more pressure to use every category)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
+    training.add_argument("--consistency_stroke_width", type=int, default=0,
+                          help="that copy's strokes are also thinned or thickened by up to this many pixels (0: not)")
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
     training.add_argument("--seed", type=int, default=0)
 
@@ -140,6 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"Preset {preset_path} leaves {missing} unset; give them on the command line.")
     if args.continuous_warmup_steps < 0:
         raise SystemExit(f"--continuous_warmup_steps must be 0 (off) or positive, got {args.continuous_warmup_steps}.")
+    if args.consistency_stroke_width < 0:
+        raise SystemExit(f"--consistency_stroke_width must be 0 (off) or positive, got {args.consistency_stroke_width}.")
     if args.consistency_weight < 0:
         raise SystemExit(f"--consistency_weight must be 0 (off) or positive, got {args.consistency_weight}.")
     if args.consistency_weight and not args.categorical_codes:
@@ -426,7 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents)
         discriminator_loss = discriminator_adversarial_loss(real_output.logits.float(), fake_output.logits.float()) + terms.loss(**weights)
         if args.consistency_weight:  # Q's category of a real image must survive rotation, zoom and shift
-            transformed = random_affine(real, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
+            transformed = random_stroke_width(real, generator=latent_generator, max_radius=args.consistency_stroke_width)
+            transformed = random_affine(transformed, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
             transformed_output = discriminator(transformed)
             consistency = categorical_consistency_loss(
                 spec.split_q_output(real_output.q_output).categorical_logits[0],
@@ -457,6 +462,8 @@ def main(argv: list[str] | None = None) -> None:
             logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}
             if args.consistency_weight:
                 logs["consistency/mutual_information"] = -consistency.item()
+            if args.continuous_warmup_steps:
+                logs["weight/continuous"] = weights["continuous_weight"]
             logs |= {f"lower_bound/{name}": value for name, value in zip(lower_bound_names, bounds.tolist())}
             logs |= {f"ms_per_step/{part}": 1000 * seconds / args.logging_steps for part, seconds in timings.items()}
             timings = dict.fromkeys(timings, 0.0)

@@ -1,7 +1,8 @@
 """Identity-preserving transforms of real images, for the categorical consistency term.
 
 Each image gets its own random rotation, zoom, shift and elastic distortion (Elastic-InfoGAN's
-and IIC's MNIST transforms), applied in one batched resampling with no per-image Python.
+and IIC's MNIST transforms), applied in one batched resampling with no per-image Python, and
+optionally its own stroke width (grey-level erosion or dilation).
 """
 
 from __future__ import annotations
@@ -55,3 +56,36 @@ def random_affine(
         grid = grid + field.permute(0, 2, 3, 1)
     # grid_sample fills with zeros; shift to a zero background and back.
     return F.grid_sample(images + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+def _plus_window_extreme(images: torch.Tensor, dilate: bool) -> torch.Tensor:
+    """Grey-level dilation (max) or erosion (min) over each pixel and its 4 neighbours; outside is background."""
+    padded = F.pad(images, (1, 1, 1, 1), value=-1.0)
+    window = torch.stack([padded[..., 1:-1, 1:-1], padded[..., :-2, 1:-1], padded[..., 2:, 1:-1], padded[..., 1:-1, :-2], padded[..., 1:-1, 2:]])
+    return window.amax(dim=0) if dilate else window.amin(dim=0)
+
+
+def random_stroke_width(images: torch.Tensor, generator: Optional[torch.Generator] = None, max_radius: int = 1) -> torch.Tensor:
+    """Thins or thickens the bright strokes of each image by its own random amount.
+
+    Each image is eroded or dilated by a radius drawn uniformly from -max_radius..max_radius (0
+    leaves it unchanged): grey-level morphology with a plus-shaped window, applied radius times,
+    background -1. On MNIST one step keeps about 30% of the ink (thinning) or makes 1.8 times as
+    much (thickening). Pen width says nothing about which digit was written, yet without this
+    transform a category can split thin 4s and 9s from thick ones.
+
+    Args:
+        images (`torch.Tensor` of shape `(batch_size, channels, height, width)`): in [-1, 1].
+        generator (`torch.Generator`, *optional*): CPU generator for the random radii.
+        max_radius (`int`, defaults to 1): largest change, in pixels on each side of a stroke.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (batch_size, channels, height, width), got shape {tuple(images.shape)}.")
+    if not isinstance(max_radius, int) or max_radius < 0:
+        raise ValueError(f"max_radius must be a non-negative integer number of pixels, got {max_radius!r}.")
+    radius = torch.randint(-max_radius, max_radius + 1, (images.shape[0],), generator=generator).to(images.device)[:, None, None, None]
+    result, dilated, eroded = images, images, images
+    for size in range(1, max_radius + 1):
+        dilated, eroded = _plus_window_extreme(dilated, dilate=True), _plus_window_extreme(eroded, dilate=False)
+        result = torch.where(radius == size, dilated, torch.where(radius == -size, eroded, result))
+    return result

@@ -77,7 +77,8 @@ def objective_lines(training: dict) -> list[str]:
         lines.append(
             f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "
             "the mutual information between Q's categorical_0 for a real image and for a copy rotated (up to 20 degrees), "
-            f"zoomed (0.9-1.1), shifted (up to 10%) and elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side); "
+            f"zoomed (0.9-1.1), shifted (up to 10%), elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side) "
+            f"and its strokes thinned or thickened (up to {training.get('consistency_stroke_width', 0)} pixels); "
             f"marginal entropy weight (IIC's lambda) {training.get('consistency_entropy_weight', 1.0)}"
         )
     return lines
