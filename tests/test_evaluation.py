@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from infogan_hub.evaluation import best_clustering_scores, clustering_accuracy, evaluate, mutual_information_lower_bound, write_results
+from infogan_hub.evaluation import (
+    best_clustering_scores,
+    clustering_accuracy,
+    evaluate,
+    mutual_information_lower_bound,
+    prior_total_variation,
+    write_results,
+)
 
 
 def test_clusters_that_are_a_relabelling_score_one():
@@ -71,3 +78,31 @@ def test_category_usage_needs_no_labels_and_flags_an_empty_category(small_models
     results = evaluate(image_generator, discriminator, unlabelled, num_samples=100)
     usage = results["category_usage"]["codes"]["categorical_0"]
     assert "clustering" not in results and len(usage["shares"]) == 10 and sum(usage["shares"]) == pytest.approx(1.0)
+
+
+def test_prior_total_variation_compares_each_category_with_its_matched_class():
+    frequencies = [0.5, 0.3, 0.2]
+    assert prior_total_variation([0.2, 0.5, 0.3], {0: 2, 1: 0, 2: 1}, frequencies) == pytest.approx(0)
+    assert prior_total_variation([1 / 3] * 3, {0: 0, 1: 1, 2: 2}, frequencies) == pytest.approx(0.5 * (1 / 6 + 1 / 30 + 2 / 15))
+    # category 2 matched no class and class 2 (0.2) no category: both count in full
+    assert prior_total_variation([0.5, 0.3, 0.2], {"0": "0", "1": "1"}, frequencies) == pytest.approx(0.5 * (0.2 + 0.2))
+
+
+def test_a_learned_prior_is_reported_with_its_distance_from_the_classes(mnist_test):
+    from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
+
+    from .conftest import SMALL_ARCHITECTURE
+
+    image_generator = InfoGANGenerator(**SMALL_ARCHITECTURE, categorical_prior="learned")
+    with torch.no_grad():
+        image_generator.categorical_prior_logits.copy_(torch.tensor([0.5] + [0.5 / 9] * 9).log())
+    discriminator = InfoGANDiscriminator(**SMALL_ARCHITECTURE, q_hidden_dim=16, categorical_prior="learned")
+    results = evaluate(image_generator, discriminator, dataset=mnist_test, num_samples=200)
+    assert results["categorical_prior"]["categorical_0"] == pytest.approx([0.5] + [0.5 / 9] * 9, abs=1e-6)
+    assert results["categorical_entropy"]["categorical_0"] == pytest.approx(-(0.5 * math.log(0.5) + 0.5 * math.log(0.5 / 9)), abs=1e-5)
+    clustering = results["clustering"]
+    assert sum(clustering["class_frequencies"]) == pytest.approx(1) and len(clustering["class_frequencies"]) == 10
+    code = clustering["codes"]["categorical_0"]
+    assert code["prior_total_variation"] == pytest.approx(
+        prior_total_variation(results["categorical_prior"]["categorical_0"], code["matching"], clustering["class_frequencies"])
+    ) and code["prior_total_variation"] > 0.3  # half the mass on one category, against MNIST's near-even classes

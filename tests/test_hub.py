@@ -308,3 +308,53 @@ def test_the_space_shows_a_hub_models_measurements(hub, trained_dir, tmp_path):
         summary, *updates = Client(url, verbose=False).predict(api_name="/load_model")
     assert "**Model:** `user/infogan-test`" in summary and f"clustering accuracy {100 * accuracy:.1f}% on mnist/test" in summary
     assert "- continuous_0 controls " in summary
+
+
+def test_a_learned_prior_round_trips_through_the_hub_both_loaders_and_the_remote_code(hub, tmp_path):
+    from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
+
+    prior = [0.3, 0.2, 0.1, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.03]
+    image_generator = InfoGANGenerator(**SMALL_ARCHITECTURE, categorical_prior="learned")
+    with torch.no_grad():
+        image_generator.categorical_prior_logits.copy_(torch.tensor(prior).log())
+    folder = tmp_path / "learned"
+    InfoGANPipeline(image_generator.eval(), InfoGANDiscriminator(**SMALL_ARCHITECTURE, categorical_prior="learned").eval()).save_pretrained(folder)
+    run_client(hub, tmp_path, f"""
+        from infogan_hub.hub import push_to_hub
+        push_to_hub({str(folder)!r}, "user/infogan-learned")
+    """)
+    pinned = hub.state.repos["user/infogan-learned"].branches["remote-code"][-1].sha
+    out = run_client(hub, tmp_path, f"""
+        import infogan_hub
+        from diffusers import DiffusionPipeline
+        from infogan_hub import InfoGANPipeline
+        for loader in (InfoGANPipeline, DiffusionPipeline):
+            print(loader.from_pretrained("user/infogan-learned").categorical_prior()[0].tolist())
+    """)
+    remote = run_client(hub, tmp_path, f"""
+        import sys
+        sys.modules["infogan_hub"] = None  # plain diffusers with the pushed code only
+        from diffusers import DiffusionPipeline
+        pipe = DiffusionPipeline.from_pretrained("user/infogan-learned", revision={pinned!r}, trust_remote_code=True)
+        print(pipe.categorical_prior()[0].tolist())
+    """)
+    for line in [*out.splitlines(), remote.strip()]:
+        assert json.loads(line) == pytest.approx(prior, abs=1e-6)
+
+
+def test_the_card_shows_a_learned_prior_beside_the_matched_class_frequencies(tmp_path):
+    from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
+    from infogan_hub.data import load_dataset
+    from infogan_hub.evaluation import evaluate, write_results
+    from infogan_hub.hub import build_model_card
+
+    image_generator = InfoGANGenerator(**SMALL_ARCHITECTURE, categorical_prior="learned")
+    with torch.no_grad():
+        image_generator.categorical_prior_logits.copy_(torch.tensor([0.3, 0.2] + [0.0625] * 8).log())
+    pipe = InfoGANPipeline(image_generator.eval(), InfoGANDiscriminator(**SMALL_ARCHITECTURE, categorical_prior="learned").eval())
+    pipe.save_pretrained(tmp_path)
+    write_results(evaluate(pipe.image_generator, pipe.discriminator, dataset=load_dataset("mnist", "test"), num_samples=100), tmp_path)
+    text = build_model_card(tmp_path, "user/learned").text
+    assert "| categorical_0 | categorical | learned | 10 |" in text
+    assert "categorical_0: learned prior 0.300, 0.200, 0.062" in text and "total variation from the matched classes' frequencies 0." in text
+    assert "![learned prior of categorical_0](images/prior-categorical_0.png)" in text and (tmp_path / "images" / "prior-categorical_0.png").is_file()

@@ -104,6 +104,7 @@ def test_invalid_codes_get_clear_errors(spec, arguments, message):
         ({"continuous_codes": -1}, "non-negative"),
         ({"noise_prior": "cauchy"}, "noise_prior must be one of"),
         ({"noise_dim": 0, "categorical_codes": (), "continuous_codes": 0}, "at least one input"),
+        ({"categorical_prior": "dirichlet"}, r"categorical_prior must be one of \('uniform', 'learned'\)"),
     ],
 )
 def test_invalid_specs_are_refused(fields, message):
@@ -127,3 +128,55 @@ def test_a_fixed_continuous_variance_drops_the_log_variance_outputs():
     assert q.continuous_mean.tolist() == [[3.0, 4.0]] and q.continuous_log_variance.tolist() == [[0.0, 0.0]]
     with pytest.raises(ValueError, match=r"continuous_variance must be one of \('learned', 'fixed'\)"):
         LatentSpec(continuous_variance="free")
+
+
+def test_sampling_from_given_class_probabilities_gives_those_frequencies(spec):
+    skewed = torch.tensor([0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01])
+    latents = spec.sample(10_000, generator=torch.Generator().manual_seed(0), categorical_probabilities=[skewed, torch.tensor([0.0, 0.5, 0.5])])
+    frequencies = torch.bincount(latents.categorical[:, 0], minlength=10) / 10_000
+    assert torch.allclose(frequencies, skewed, atol=0.015)  # about 3 standard errors of the largest class
+    assert not (latents.categorical[:, 1] == 0).any()  # a zero-probability category is never drawn
+    assert spec.categorical_entropy([skewed, torch.tensor([0.0, 0.5, 0.5])]) == pytest.approx(
+        [-(skewed * skewed.log()).sum().item(), math.log(2)], abs=1e-6
+    )
+    # the uniform prior's sampling is unchanged by the new argument's existence
+    assert torch.equal(spec.sample(64, generator=torch.Generator().manual_seed(1)).categorical,
+                       spec.sample(64, generator=torch.Generator().manual_seed(1), categorical_probabilities=None).categorical)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "prior, message",
+    [
+        ([torch.full((10,), 0.1)], r"for 2 categorical code\(s\), got 1"),
+        ([torch.full((9,), 1 / 9), torch.full((3,), 1 / 3)], r"categorical_0's prior must be a 1-D tensor of its 10 class probabilities, got shape \(9,\)"),
+        ([torch.tensor([-0.1, 0.3] + [0.1] * 8), torch.full((3,), 1 / 3)], "negative probabilities"),
+        ([torch.full((10,), float("nan")), torch.full((3,), 1 / 3)], "NaN or infinite"),
+        ([torch.full((10,), 0.1), torch.full((3,), 0.5)], r"categorical_1's prior must sum to 1 \(within 0.0001\), sums to 1.500000"),
+    ],
+)
+def test_bad_class_probabilities_get_clear_errors(spec, prior, message):
+    with pytest.raises(ValueError, match=message):
+        spec.sample(4, categorical_probabilities=prior)
+
+
+def test_relaxed_samples_are_near_one_hot_follow_the_prior_and_pass_gradients(spec):
+    learned = LatentSpec(noise_dim=5, categorical_codes=(10, 3), continuous_codes=2, categorical_prior="learned")
+    logits = torch.log(torch.tensor([0.5] + [0.5 / 9] * 9 + [0.2, 0.3, 0.5])).requires_grad_()
+    categories, one_hot = learned.sample_relaxed_categorical(logits, 4000, temperature=0.1, generator=torch.Generator().manual_seed(0))
+    assert categories.shape == (4000, 2) and one_hot.shape == (4000, 13)
+    assert torch.allclose(one_hot[:, :10].sum(dim=1), torch.ones(4000)) and torch.equal(one_hot[:, 10:].argmax(dim=1), categories[:, 1])
+    assert one_hot[:, :10].max(dim=1).values.median() > 0.99  # nearly one-hot at temperature 0.1
+    assert (categories[:, 0] == 0).float().mean().item() == pytest.approx(0.5, abs=0.03)
+    (one_hot[:, 0] * 1.0).sum().backward()  # asking for more of category 0 raises its logit
+    assert logits.grad[0] > 0 and (logits.grad[1:10] < 0).all()
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        learned.sample_relaxed_categorical(logits, 4, temperature=0)
+    with pytest.raises(ValueError, match=r"prior_logits must have shape \(13,\)"):
+        learned.sample_relaxed_categorical(torch.zeros(10), 4, temperature=0.1)
+
+
+def test_the_generator_input_takes_relaxed_one_hots_when_given(spec):
+    latents = spec.sample(3, generator=torch.Generator().manual_seed(0))
+    soft = torch.rand(3, 13)
+    latents.categorical_one_hot = soft
+    assert torch.equal(spec.generator_input(latents)[:, 5:18], soft)

@@ -5,8 +5,9 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DiffusionPipeline
+from safetensors.torch import load_file
 
-from infogan_hub import InfoGANGenerator, InfoGANPipeline
+from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
 
 from .conftest import SMALL_ARCHITECTURE
 
@@ -147,3 +148,25 @@ def test_components_with_different_specs_are_refused(small_models):
     other = InfoGANGenerator(categorical_codes=(5,), **SMALL_ARCHITECTURE)
     with pytest.raises(ValueError, match="latent specification differs"):
         InfoGANPipeline(image_generator=other, discriminator=small_models[1])
+
+
+@pytest.mark.parametrize("loader", ["InfoGANPipeline", "DiffusionPipeline"])
+def test_a_learned_prior_is_saved_restored_and_sampled_from(tmp_path, loader):
+    prior = torch.tensor([0.55, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05])
+    image_generator = InfoGANGenerator(**SMALL_ARCHITECTURE, categorical_prior="learned").eval()
+    with torch.no_grad():
+        image_generator.categorical_prior_logits.copy_(prior.log())
+    pipe = InfoGANPipeline(image_generator, InfoGANDiscriminator(**SMALL_ARCHITECTURE, q_hidden_dim=16, categorical_prior="learned").eval())
+    pipe.save_pretrained(tmp_path)
+    assert "categorical_prior_logits" in load_file(tmp_path / "image_generator" / "diffusion_pytorch_model.safetensors")
+    loaded = (InfoGANPipeline if loader == "InfoGANPipeline" else DiffusionPipeline).from_pretrained(tmp_path)
+    assert loaded.latent_spec.categorical_prior == "learned"
+    (restored,) = loaded.categorical_prior()
+    assert torch.allclose(restored, prior, atol=1e-6) and restored.sum().item() == pytest.approx(1)
+    drawn = loaded(batch_size=10_000, output_type="pt", generator=torch.Generator().manual_seed(0)).latents.categorical[:, 0]
+    assert (drawn == 0).float().mean().item() == pytest.approx(0.55, abs=0.015)
+
+
+def test_a_uniform_model_reports_the_uniform_prior(small_pipeline):
+    (prior,) = small_pipeline.categorical_prior()
+    assert torch.allclose(prior, torch.full((10,), 0.1)) and not hasattr(small_pipeline.image_generator, "categorical_prior_logits")

@@ -127,6 +127,20 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
     assert json.loads((tmp_path / "training_config.json").read_text())["num_processes"] == 2
 
 
+def test_a_learned_prior_is_trained_saved_and_measured(tmp_path):
+    launch(tmp_path, "--max_train_steps", "6", "--categorical_prior", "learned", "--gumbel_temperature", "0.5")
+    logits = weights(tmp_path, "image_generator")["categorical_prior_logits"]
+    assert logits.shape == (10,) and logits.abs().max() > 0, "the generator's loss moved the prior away from uniform"
+    results = json.loads((tmp_path / "evaluation_results.json").read_text())
+    prior = torch.tensor(results["categorical_prior"]["categorical_0"])
+    assert torch.allclose(prior, logits.float().softmax(dim=0), atol=1e-6)
+    assert results["categorical_entropy"]["categorical_0"] == pytest.approx(-(prior * prior.log()).sum().item(), abs=1e-5)
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 < m["prior_entropy/categorical_0"] <= 2.3026 for m in metrics if "loss/generator" in m)
+    assert json.loads((tmp_path / "training_config.json").read_text())["categorical_prior"] == "learned"
+    assert InfoGANPipeline.from_pretrained(tmp_path).latent_spec.categorical_prior == "learned"
+
+
 def test_bad_arguments_get_clear_errors(tmp_path):
     result = launch(tmp_path, "--preset", "nonesuch", check=False)
     assert result.returncode != 0 and "Unknown preset 'nonesuch'" in result.stderr
@@ -148,6 +162,10 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
     for argument, value in (("--continuous_warmup_steps", "-5"), ("--consistency_weight", "-1"), ("--consistency_stroke_width", "-1")):
         with pytest.raises(SystemExit, match=f"{argument} must be 0 \\(off\\) or positive, got {value}"):
             train.parse_args(["--preset", "mnist", argument, value])
+    with pytest.raises(SystemExit, match="--gumbel_temperature must be positive, got 0.0"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--gumbel_temperature", "0"])
+    with pytest.raises(SystemExit, match="needs a categorical code"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--categorical_codes"])
 
 
 def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():

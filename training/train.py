@@ -39,7 +39,7 @@ from infogan_hub import (
 from infogan_hub.augmentation import random_affine, random_stroke_width
 from infogan_hub.data import load_dataset
 from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, evaluate, write_results
-from infogan_hub.latent import CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS
+from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
 
 PRESETS_DIR = Path(__file__).parent / "configs"
@@ -79,6 +79,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     latent.add_argument("--noise_prior", choices=NOISE_PRIORS)
     latent.add_argument("--continuous_prior", choices=CONTINUOUS_PRIORS)
     latent.add_argument("--continuous_variance", choices=CONTINUOUS_VARIANCES, default="learned", help="Q's variance for continuous codes")
+    latent.add_argument("--categorical_prior", choices=CATEGORICAL_PRIORS, default="uniform",
+                        help="the categorical codes' class probabilities: uniform, or learned with the generator (for imbalanced data)")
+    latent.add_argument("--gumbel_temperature", type=float, default=0.1,
+                        help="temperature of the Gumbel-softmax samples through which a learned prior is trained")
 
     model = parser.add_argument_group("model")
     model.add_argument("--image_size", type=int)
@@ -140,6 +144,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     missing = [name for name, value in vars(args).items() if value is None and name in preset_defaults_required()]
     if missing:
         raise SystemExit(f"Preset {preset_path} leaves {missing} unset; give them on the command line.")
+    if not args.gumbel_temperature > 0:
+        raise SystemExit(f"--gumbel_temperature must be positive, got {args.gumbel_temperature}.")
+    if args.categorical_prior == "learned" and not args.categorical_codes:
+        raise SystemExit("--categorical_prior learned needs a categorical code (--categorical_codes) to learn the prior of.")
     if args.continuous_warmup_steps < 0:
         raise SystemExit(f"--continuous_warmup_steps must be 0 (off) or positive, got {args.continuous_warmup_steps}.")
     if args.consistency_stroke_width < 0:
@@ -418,6 +426,12 @@ def main(argv: list[str] | None = None) -> None:
         # uninterrupted one would have, without restoring random states from a pickle.
         latent_generator.manual_seed(hash((args.seed, accelerator.process_index, global_step)) & 0xFFFF_FFFF_FFFF)
         latents = spec.sample(batch_size, generator=latent_generator, device=accelerator.device)
+        prior = None
+        if spec.categorical_prior == "learned":  # categories drawn through a relaxation, so G's loss trains their prior
+            prior_logits = accelerator.unwrap_model(image_generator).categorical_prior_logits
+            categories, one_hot = spec.sample_relaxed_categorical(prior_logits, batch_size, args.gumbel_temperature, latent_generator)
+            latents = LatentBatch(latents.noise, categories, latents.continuous, one_hot)
+            prior = [p.detach() for p in accelerator.unwrap_model(image_generator).categorical_prior()]
 
         # Discriminator and Q step: the GAN loss plus lambda * L_I on the fakes (Q shares D's trunk).
         # Real and fake go through D separately, so BatchNorm sees the same fake-only batches here
@@ -427,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         fake = image_generator(spec.generator_input(latents))
         real_output = discriminator(real)
         fake_output = discriminator(fake.detach())
-        terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents)
+        terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents, categorical_probabilities=prior)
         discriminator_loss = discriminator_adversarial_loss(real_output.logits.float(), fake_output.logits.float()) + terms.loss(**weights)
         if args.consistency_weight:  # Q's category of a real image must survive rotation, zoom and shift
             transformed = random_stroke_width(real, generator=latent_generator, max_radius=args.consistency_stroke_width)
@@ -447,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
         # Generator step: fool D and be recognisable by Q (equation 5). With --info_weight 0 the
         # information term still enters with weight 0, so DDP sees the Q head used.
         output = discriminator(fake)
-        terms = information_terms(spec, spec.split_q_output(output.q_output), latents)
+        terms = information_terms(spec, spec.split_q_output(output.q_output), latents, categorical_probabilities=prior)
         generator_loss = generator_adversarial_loss(output.logits.float(), args.adversarial_loss) + terms.loss(**generator_weights)
         generator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(generator_loss)
@@ -465,6 +479,8 @@ def main(argv: list[str] | None = None) -> None:
             if args.continuous_warmup_steps:
                 logs["weight/continuous"] = weights["continuous_weight"]
             logs |= {f"lower_bound/{name}": value for name, value in zip(lower_bound_names, bounds.tolist())}
+            if prior is not None:  # H(c) of the learned prior: below ln K as it leaves the uniform one
+                logs |= {f"prior_entropy/{name}": value for name, value in zip(lower_bound_names, spec.categorical_entropy(prior))}
             logs |= {f"ms_per_step/{part}": 1000 * seconds / args.logging_steps for part, seconds in timings.items()}
             timings = dict.fromkeys(timings, 0.0)
             progress_bar.set_postfix({"D": f"{logs['loss/discriminator']:.3f}", "G": f"{logs['loss/generator']:.3f}"} | {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -58,13 +58,25 @@ def mutual_information_lower_bound(
     spec: LatentSpec = image_generator.latent_spec
     device = image_generator.device
     totals: Optional[torch.Tensor] = None
+    prior = image_generator.categorical_prior() if spec.categorical_prior == "learned" else None
     for start in range(0, num_samples, batch_size):
-        latents = spec.sample(min(batch_size, num_samples - start), generator=generator, device=device)
+        latents = spec.sample(min(batch_size, num_samples - start), generator=generator, device=device, categorical_probabilities=prior)
         q = discriminator.infer_codes(image_generator.generate(latents))
-        terms = information_terms(spec, q, latents)
+        terms = information_terms(spec, q, latents, categorical_probabilities=prior)
         bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]) * latents.noise.shape[0]
         totals = bounds if totals is None else totals + bounds
     return {name: float(value) / num_samples for name, value in zip(spec.code_names, totals)}
+
+
+def prior_total_variation(prior: Sequence[float], matching: Mapping[int, int], class_frequencies: Sequence[float]) -> float:
+    """Total variation distance between a categorical code's prior and the data's class
+    frequencies, with each category standing for the class it was matched to (unmatched
+    categories count against a class frequency of 0, unmatched classes against a prior of 0)."""
+    matched_frequencies = np.zeros(len(prior))
+    for category, label in matching.items():
+        matched_frequencies[int(category)] = class_frequencies[int(label)]
+    unmatched_classes = sum(f for label, f in enumerate(class_frequencies) if label not in {int(v) for v in matching.values()})
+    return 0.5 * (float(np.abs(np.asarray(prior) - matched_frequencies).sum()) + unmatched_classes)
 
 
 def category_usage(predictions: np.ndarray, num_categories: int) -> dict:
@@ -113,9 +125,11 @@ def evaluate(
         "mutual_information_lower_bound": mutual_information_lower_bound(
             image_generator, discriminator, num_samples, generator=torch.Generator().manual_seed(seed)
         ),
-        "categorical_entropy": dict(zip(spec.code_names, spec.categorical_entropy())),
+        "categorical_entropy": dict(zip(spec.code_names, spec.categorical_entropy(image_generator.categorical_prior()))),
         "num_samples": num_samples,
     }
+    if spec.categorical_prior == "learned":
+        results["categorical_prior"] = {name: p.tolist() for name, p in zip(spec.code_names, image_generator.categorical_prior())}
     if dataset is not None and spec.categorical_codes:
         predictions = predict_categories(discriminator, dataset)
         categorical_names = spec.code_names[: spec.num_categorical_codes]
@@ -126,6 +140,8 @@ def evaluate(
         }  # fmt: skip
         if dataset.labels is not None:
             labels = dataset.labels.cpu().numpy()
+            class_frequencies = np.bincount(labels) / labels.size
+            priors = dict(zip(categorical_names, image_generator.categorical_prior()))
             accuracies = {}
             for index, name in enumerate(categorical_names):
                 accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
@@ -134,8 +150,12 @@ def evaluate(
                     "nmi": float(normalized_mutual_info_score(labels, predictions[:, index].numpy())),
                     "ari": float(adjusted_rand_score(labels, predictions[:, index].numpy())),
                     "matching": matching,
+                    # how far the prior G samples categories from is from the classes they stand for
+                    "prior_total_variation": prior_total_variation(priors[name].tolist(), matching, class_frequencies.tolist()),
                 }
-            results["clustering"] = {"dataset": dataset.name, "num_images": len(dataset), "codes": accuracies}
+            results["clustering"] = {
+                "dataset": dataset.name, "num_images": len(dataset), "codes": accuracies, "class_frequencies": class_frequencies.tolist(),
+            }  # fmt: skip
     image_generator.train(was_training[0]), discriminator.train(was_training[1])
     return results
 

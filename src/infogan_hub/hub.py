@@ -61,6 +61,43 @@ def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0
     return saved
 
 
+def save_prior_charts(pipe: InfoGANPipeline, results: Optional[dict], output_dir: Path) -> list[dict]:
+    """For a learned categorical prior, a bar chart per code under `images/`: the probability of
+    each category, beside the frequency of the class it was matched to where labels were measured."""
+    if pipe.latent_spec.categorical_prior != "learned":
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clustering = (results or {}).get("clustering", {})
+    saved = []
+    for name, prior in zip(pipe.latent_spec.code_names, pipe.categorical_prior()):
+        measured = clustering.get("codes", {}).get(name)
+        positions = torch.arange(len(prior)).numpy()
+        figure, axes = plt.subplots(figsize=(6, 3), dpi=120)
+        width = 0.4 if measured else 0.8
+        axes.bar(positions - (width / 2 if measured else 0), prior.numpy(), width, label="learned prior")
+        line = f"{name}: learned prior " + ", ".join(f"{value:.3f}" for value in prior.tolist())
+        if measured:
+            frequencies = clustering["class_frequencies"]
+            matched = {int(category): int(label) for category, label in measured["matching"].items()}
+            axes.bar(positions + width / 2, [frequencies[matched[c]] if c in matched else 0 for c in positions], width,
+                     label=f"frequency of the matched class in {clustering['dataset']}")  # fmt: skip
+            axes.set_xticks(positions, [f"{c}\n({matched[c]})" if c in matched else str(c) for c in positions])
+            line += f"; total variation from the matched classes' frequencies {measured['prior_total_variation']:.3f}"
+        axes.set(xlabel=f"{name} (matched class)" if measured else name, ylabel="probability")
+        axes.legend(fontsize="small")
+        figure.tight_layout()
+        path = f"{IMAGES_DIR}/prior-{name}.png"
+        (output_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+        figure.savefig(output_dir / path)
+        plt.close(figure)
+        saved.append({"code": name, "path": path, "line": line})
+    return saved
+
+
 def objective_lines(training: dict) -> list[str]:
     """The terms the model was trained with, each with its weight, from its training record."""
     if not training:
@@ -141,7 +178,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         model_name=repo_id.split("/")[-1],
         eval_results=eval_results or None,
     )
-    latent_rows = [{"name": f"categorical_{i}", "kind": "categorical", "prior": "uniform", "size": size} for i, size in enumerate(spec.categorical_codes)]
+    latent_rows = [{"name": f"categorical_{i}", "kind": "categorical", "prior": spec.categorical_prior, "size": size} for i, size in enumerate(spec.categorical_codes)]
     latent_rows += [{"name": f"continuous_{j}", "kind": "continuous", "prior": f"{spec.continuous_prior} (Q variance {spec.continuous_variance})", "size": 1}
                     for j in range(spec.continuous_codes)]  # fmt: skip
     latent_rows.append({"name": "noise", "kind": "noise", "prior": spec.noise_prior, "size": spec.noise_dim})
@@ -161,6 +198,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         first_code=spec.code_names[0],
         latent_rows=latent_rows,
         traversal_images=save_traversal_images(pipe, output_dir),
+        prior_charts=save_prior_charts(pipe, results, output_dir),
         evaluation_lines=evaluation_lines,
         evaluation_step=(results or {}).get("step"),
         num_samples=(results or {}).get("num_samples"),

@@ -16,6 +16,9 @@ import torch
 NOISE_PRIORS = ("uniform", "normal")
 CONTINUOUS_PRIORS = ("uniform", "normal")
 CONTINUOUS_VARIANCES = ("learned", "fixed")
+CATEGORICAL_PRIORS = ("uniform", "learned")
+# How far a given prior's probabilities may sum from 1 (float32 softmax outputs land within 1e-6).
+PROBABILITY_SUM_TOLERANCE = 1e-4
 # The range the paper samples continuous codes from; traversals go beyond it (Figure 2).
 TRAINED_CONTINUOUS_RANGE = (-1.0, 1.0)
 TRAVERSAL_CONTINUOUS_RANGE = (-2.0, 2.0)
@@ -33,14 +36,20 @@ class LatentBatch:
             category chosen for each categorical code.
         continuous (`torch.Tensor` of shape `(batch_size, num_continuous_codes)`): the value of
             each continuous code.
+        categorical_one_hot (`torch.Tensor` of shape `(batch_size, sum(categorical_codes))`, *optional*):
+            relaxed (Gumbel-softmax) one-hot vectors that the generator takes instead of the exact
+            one-hots of `categorical`, so that gradients reach a learned prior; `categorical`
+            then holds their argmax.
     """
 
     noise: torch.Tensor
     categorical: torch.Tensor
     continuous: torch.Tensor
+    categorical_one_hot: Optional[torch.Tensor] = None
 
     def to(self, device: torch.device | str) -> "LatentBatch":
-        return LatentBatch(self.noise.to(device), self.categorical.to(device), self.continuous.to(device))
+        one_hot = None if self.categorical_one_hot is None else self.categorical_one_hot.to(device)
+        return LatentBatch(self.noise.to(device), self.categorical.to(device), self.continuous.to(device), one_hot)
 
 
 @dataclass
@@ -67,7 +76,7 @@ class LatentSpec:
     Args:
         noise_dim (`int`, defaults to 62): size of the noise vector z.
         categorical_codes (`tuple[int, ...]`, defaults to `(10,)`): number of categories of each
-            categorical code; each has a uniform prior.
+            categorical code.
         continuous_codes (`int`, defaults to 2): number of continuous codes.
         noise_prior (`str`, defaults to `"uniform"`): `"uniform"` (on [-1, 1]) or `"normal"`.
         continuous_prior (`str`, defaults to `"uniform"`): `"uniform"` (on [-1, 1], as in the
@@ -77,6 +86,10 @@ class LatentSpec:
             paper's MNIST experiment). With a learned variance the information reward is
             unbounded, which can lead continuous codes to take over what a categorical code should
             capture; a fixed variance bounds it.
+        categorical_prior (`str`, defaults to `"uniform"`): the categorical codes' prior: `"uniform"`
+            (as in the paper) or `"learned"`, class probabilities trained with the generator
+            (Elastic-InfoGAN, Ojha et al. 2020) for data whose classes are imbalanced. The
+            probabilities themselves are the generator's parameters; the spec only says they exist.
     """
 
     noise_dim: int = 62
@@ -85,6 +98,7 @@ class LatentSpec:
     noise_prior: str = "uniform"
     continuous_prior: str = "uniform"
     continuous_variance: str = "learned"
+    categorical_prior: str = "uniform"
 
     def __post_init__(self):
         # Configs round-trip through JSON, which turns tuples into lists.
@@ -105,6 +119,8 @@ class LatentSpec:
             raise ValueError(f"continuous_prior must be one of {CONTINUOUS_PRIORS}, got {self.continuous_prior!r}.")
         if self.continuous_variance not in CONTINUOUS_VARIANCES:
             raise ValueError(f"continuous_variance must be one of {CONTINUOUS_VARIANCES}, got {self.continuous_variance!r}.")
+        if self.categorical_prior not in CATEGORICAL_PRIORS:
+            raise ValueError(f"categorical_prior must be one of {CATEGORICAL_PRIORS}, got {self.categorical_prior!r}.")
         if self.input_dim == 0:
             raise ValueError("A latent specification needs at least one input dimension.")
 
@@ -140,9 +156,41 @@ class LatentSpec:
         return kind, int(index)
 
     # --- information ---------------------------------------------------------------------------
-    def categorical_entropy(self) -> list[float]:
-        """H(c) in nats for each categorical code: ln K for a uniform prior over K categories."""
-        return [math.log(size) for size in self.categorical_codes]
+    def categorical_entropy(self, probabilities: Optional[Sequence[torch.Tensor]] = None) -> list[float]:
+        """H(c) in nats for each categorical code: ln K for a uniform prior over K categories, or
+        the entropy of the given class `probabilities` (one 1-D tensor per code)."""
+        if probabilities is None:
+            return [math.log(size) for size in self.categorical_codes]
+        probabilities = self.check_categorical_probabilities(probabilities)
+        return [-(p * p.clamp_min(1e-30).log()).sum().item() for p in probabilities]
+
+    def uniform_categorical_probabilities(self) -> list[torch.Tensor]:
+        """The uniform prior's class probabilities, one 1-D tensor per categorical code."""
+        return [torch.full((size,), 1.0 / size) for size in self.categorical_codes]
+
+    def check_categorical_probabilities(self, probabilities: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Checks class probabilities for the categorical codes (one 1-D tensor per code, each with
+        that code's number of categories, finite, non-negative, summing to 1); returns them as
+        float64 tensors."""
+        probabilities = list(probabilities)
+        if len(probabilities) != self.num_categorical_codes:
+            raise ValueError(
+                f"Expected class probabilities for {self.num_categorical_codes} categorical code(s), got {len(probabilities)}."
+            )
+        checked = []
+        for index, (values, size) in enumerate(zip(probabilities, self.categorical_codes)):
+            values = torch.as_tensor(values).detach().to("cpu", torch.float64)
+            name = f"categorical_{index}'s prior"
+            if values.shape != (size,):
+                raise ValueError(f"{name} must be a 1-D tensor of its {size} class probabilities, got shape {tuple(values.shape)}.")
+            if not torch.isfinite(values).all():
+                raise ValueError(f"{name} contains NaN or infinite values: {values.tolist()}.")
+            if (values < 0).any():
+                raise ValueError(f"{name} has negative probabilities: {values.tolist()}.")
+            if abs(values.sum().item() - 1) > PROBABILITY_SUM_TOLERANCE:
+                raise ValueError(f"{name} must sum to 1 (within {PROBABILITY_SUM_TOLERANCE}), sums to {values.sum().item():.6f}.")
+            checked.append(values)
+        return checked
 
     def continuous_entropy(self) -> float:
         """Differential entropy in nats of one continuous code under its prior."""
@@ -169,9 +217,40 @@ class LatentSpec:
         batch_size: int,
         generator: Optional[torch.Generator] = None,
         device: torch.device | str = "cpu",
+        categorical_probabilities: Optional[Sequence[torch.Tensor]] = None,
     ) -> LatentBatch:
-        """Samples every part of the latent input from its prior."""
-        return self.prepare(batch_size, generator=generator, device=device)
+        """Samples every part of the latent input from its prior (for the categories: uniform, or
+        the given class probabilities, one 1-D tensor per code)."""
+        return self.prepare(batch_size, generator=generator, device=device, categorical_probabilities=categorical_probabilities)
+
+    def sample_relaxed_categorical(
+        self, prior_logits: torch.Tensor, batch_size: int, temperature: float, generator: Optional[torch.Generator] = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gumbel-softmax samples of the categorical codes from a learned prior, differentiable in
+        its logits (Jang et al. 2017; Elastic-InfoGAN samples its learned prior this way).
+
+        Args:
+            prior_logits (`torch.Tensor` of shape `(sum(categorical_codes),)`): the prior's logits,
+                code after code.
+            batch_size (`int`): number of samples.
+            temperature (`float`): the relaxation's temperature; near 0 the samples are almost one-hot.
+            generator (`torch.Generator`, *optional*): for the Gumbel noise.
+
+        Returns:
+            `(categories, one_hot)`: the sampled categories, `(batch_size, num_categorical_codes)`,
+            and the relaxed one-hot vectors, `(batch_size, sum(categorical_codes))`.
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}.")
+        if prior_logits.shape != (sum(self.categorical_codes),):
+            raise ValueError(f"prior_logits must have shape ({sum(self.categorical_codes)},), got {tuple(prior_logits.shape)}.")
+        uniform = torch.rand(batch_size, prior_logits.shape[0], generator=generator, device=_generator_device(generator, prior_logits.device))
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1 - 1e-7))).to(prior_logits.device, prior_logits.dtype)
+        relaxed = [
+            ((logits + noise) / temperature).softmax(dim=1)
+            for logits, noise in zip(prior_logits.split(self.categorical_codes), gumbel.split(self.categorical_codes, dim=1))
+        ]
+        return torch.stack([one_hot.argmax(dim=1) for one_hot in relaxed], dim=1), torch.cat(relaxed, dim=1)
 
     def sample_noise(self, batch_size: int, generator: Optional[torch.Generator] = None, device="cpu") -> torch.Tensor:
         return _sample_prior(self.noise_prior, (batch_size, self.noise_dim), generator, device)
@@ -184,6 +263,7 @@ class LatentSpec:
         continuous: CodeValues = None,
         generator: Optional[torch.Generator] = None,
         device: torch.device | str = "cpu",
+        categorical_probabilities: Optional[Sequence[torch.Tensor]] = None,
     ) -> LatentBatch:
         """Validates the codes a user gave and samples the rest from their priors.
 
@@ -199,17 +279,14 @@ class LatentSpec:
                 sampled in a fixed order (noise, categorical, continuous) whether or not a part is
                 given, so fixing one code leaves the others' samples unchanged.
             device: where the tensors are made.
+            categorical_probabilities (`list[torch.Tensor]`, *optional*): class probabilities to
+                sample the categorical codes from, one 1-D tensor per code (a learned prior, see
+                [`InfoGANGenerator.categorical_prior`]); uniform when left out.
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
         sampled_noise = self.sample_noise(batch_size, generator, device)
-        sampled_categorical = torch.stack(
-            [
-                torch.randint(size, (batch_size,), generator=generator, device=_generator_device(generator, device))
-                for size in self.categorical_codes
-            ],
-            dim=1,
-        ).to(device) if self.categorical_codes else torch.zeros(batch_size, 0, dtype=torch.long, device=device)
+        sampled_categorical = self._sample_categories(batch_size, categorical_probabilities, generator, device)
         sampled_continuous = _sample_prior(self.continuous_prior, (batch_size, self.continuous_codes), generator, device)
 
         if noise is not None:
@@ -224,6 +301,21 @@ class LatentSpec:
         categorical_values = self._merge("categorical", categorical, sampled_categorical, batch_size)
         continuous_values = self._merge("continuous", continuous, sampled_continuous, batch_size)
         return LatentBatch(sampled_noise, categorical_values.long(), continuous_values.float())
+
+    def _sample_categories(
+        self, batch_size: int, probabilities: Optional[Sequence[torch.Tensor]], generator: Optional[torch.Generator], device
+    ) -> torch.Tensor:
+        if not self.categorical_codes:
+            return torch.zeros(batch_size, 0, dtype=torch.long, device=device)
+        sample_device = _generator_device(generator, device)
+        if probabilities is None:
+            columns = [torch.randint(size, (batch_size,), generator=generator, device=sample_device) for size in self.categorical_codes]
+        else:
+            columns = [
+                torch.multinomial(p.to(sample_device), batch_size, replacement=True, generator=generator)
+                for p in self.check_categorical_probabilities(probabilities)
+            ]
+        return torch.stack(columns, dim=1).to(device)
 
     def _merge(self, kind: str, given: CodeValues, sampled: torch.Tensor, batch_size: int) -> torch.Tensor:
         count = sampled.shape[1]
@@ -275,11 +367,15 @@ class LatentSpec:
 
     # --- generator input and Q output -----------------------------------------------------------
     def generator_input(self, latents: LatentBatch) -> torch.Tensor:
-        """Concatenates noise, one-hot categorical codes and continuous codes: `(batch_size, input_dim)`."""
-        one_hots = [
-            torch.nn.functional.one_hot(latents.categorical[:, index], size).to(latents.noise.dtype)
-            for index, size in enumerate(self.categorical_codes)
-        ]
+        """Concatenates noise, one-hot categorical codes (or the batch's relaxed ones) and continuous
+        codes: `(batch_size, input_dim)`."""
+        if latents.categorical_one_hot is not None:
+            one_hots = [latents.categorical_one_hot.to(latents.noise.dtype)]
+        else:
+            one_hots = [
+                torch.nn.functional.one_hot(latents.categorical[:, index], size).to(latents.noise.dtype)
+                for index, size in enumerate(self.categorical_codes)
+            ]
         return torch.cat([latents.noise, *one_hots, latents.continuous.to(latents.noise.dtype)], dim=1)
 
     def split_q_output(self, q_output: torch.Tensor) -> QOutput:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -75,8 +76,11 @@ def continuous_warmup_factor(step: int, warmup_steps: int) -> float:
     return max(0.0, (step - half) / half)
 
 
-def information_terms(spec: LatentSpec, q: QOutput, latents: LatentBatch) -> InformationTerms:
-    """The variational bound's terms for codes `latents` given Q's output on G(z, c)."""
+def information_terms(
+    spec: LatentSpec, q: QOutput, latents: LatentBatch, categorical_probabilities: Optional[Sequence[torch.Tensor]] = None
+) -> InformationTerms:
+    """The variational bound's terms for codes `latents` given Q's output on G(z, c); H(c) is that
+    of `categorical_probabilities` (a learned prior, one 1-D tensor per code) when given, else ln K."""
     reference = q.continuous_mean
     categorical = [
         F.cross_entropy(logits.float(), latents.categorical[:, index]) for index, logits in enumerate(q.categorical_logits)
@@ -87,7 +91,7 @@ def information_terms(spec: LatentSpec, q: QOutput, latents: LatentBatch) -> Inf
     negative_log_likelihood = 0.5 * (
         math.log(2 * math.pi) + log_variance + (latents.continuous.float() - mean) ** 2 * torch.exp(-log_variance)
     ).mean(dim=0)
-    categorical_entropy = torch.tensor(spec.categorical_entropy(), device=reference.device, dtype=torch.float32)
+    categorical_entropy = torch.tensor(spec.categorical_entropy(categorical_probabilities), device=reference.device, dtype=torch.float32)
     return InformationTerms(
         categorical_cross_entropy=categorical_cross_entropy,
         continuous_negative_log_likelihood=negative_log_likelihood,

@@ -47,7 +47,9 @@ class InfoGANGenerator(ModelMixin, ConfigMixin):
         noise_dim (`int`, defaults to 62), categorical_codes (`Sequence[int]`, defaults to `(10,)`),
         continuous_codes (`int`, defaults to 2), noise_prior (`str`, defaults to `"uniform"`),
         continuous_prior (`str`, defaults to `"uniform"`), continuous_variance (`str`, defaults to
-            `"learned"`): the latent specification, see [`LatentSpec`].
+            `"learned"`), categorical_prior (`str`, defaults to `"uniform"`): the latent
+            specification, see [`LatentSpec`]. With a `"learned"` categorical prior the generator
+            holds its logits, `categorical_prior_logits` (starting uniform), saved with its weights.
         image_size (`int`, defaults to 28): 28, 32 or 64.
         channels (`int`, defaults to 1): 1 (grayscale) or 3 (RGB).
         hidden_dim (`int`, defaults to 1024): width of the first fully connected layer; 0 leaves it out.
@@ -68,11 +70,14 @@ class InfoGANGenerator(ModelMixin, ConfigMixin):
         channels: int = 1,
         hidden_dim: int = 1024,
         base_channels: int = 64,
+        categorical_prior: str = "uniform",
     ):
         super().__init__()
         self.latent_spec = LatentSpec.from_config(self.config)
         initial_size, widths = _feature_map_plan(image_size, channels, base_channels)
         self.initial_shape = (widths[0], initial_size, initial_size)
+        if self.latent_spec.categorical_prior == "learned":
+            self.categorical_prior_logits = nn.Parameter(torch.zeros(sum(self.latent_spec.categorical_codes)))
 
         layers: list[nn.Module] = []
         features = self.latent_spec.input_dim
@@ -98,6 +103,13 @@ class InfoGANGenerator(ModelMixin, ConfigMixin):
         """Images for a [`LatentBatch`], in [-1, 1]."""
         return self(self.latent_spec.generator_input(latents).to(self.dtype))
 
+    def categorical_prior(self) -> list[torch.Tensor]:
+        """The categorical codes' class probabilities, one 1-D float32 tensor per code: the learned
+        ones (differentiable in `categorical_prior_logits`), or the uniform ones."""
+        if self.latent_spec.categorical_prior != "learned":
+            return [p.float().to(self.device) for p in self.latent_spec.uniform_categorical_probabilities()]
+        return [logits.float().softmax(dim=0) for logits in self.categorical_prior_logits.split(self.latent_spec.categorical_codes)]
+
 
 @dataclass
 class DiscriminatorOutput(BaseOutput):
@@ -117,7 +129,8 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
 
     Args:
         noise_dim, categorical_codes, continuous_codes, noise_prior, continuous_prior,
-        continuous_variance: the latent specification, see [`LatentSpec`]; it sizes the Q head.
+        continuous_variance, categorical_prior: the latent specification, see [`LatentSpec`]; it
+            sizes the Q head (the learned prior's probabilities live in the generator).
         image_size (`int`, defaults to 28): 28, 32 or 64.
         channels (`int`, defaults to 1): 1 or 3.
         hidden_dim (`int`, defaults to 1024): width of the shared fully connected layer; 0 leaves it out.
@@ -142,6 +155,7 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         base_channels: int = 64,
         q_hidden_dim: int = 128,
         leaky_relu_slope: float = 0.1,
+        categorical_prior: str = "uniform",
     ):
         super().__init__()
         self.latent_spec = LatentSpec.from_config(self.config)

@@ -106,6 +106,16 @@ class InfoGANPipeline(DiffusionPipeline):
         return self.image_generator.latent_spec
 
     @torch.no_grad()
+    def categorical_prior(self) -> list[torch.Tensor]:
+        """The class probabilities each categorical code is sampled from: one 1-D tensor per code,
+        summing to 1; learned ones for a model trained with `categorical_prior="learned"`, else uniform."""
+        return [p.detach().cpu() for p in self.image_generator.categorical_prior()]
+
+    def _sampling_prior(self) -> Optional[list[torch.Tensor]]:
+        # None keeps the uniform prior's sampling exactly as it was (torch.randint), seed for seed.
+        return self.categorical_prior() if self.latent_spec.categorical_prior == "learned" else None
+
+    @torch.no_grad()
     def __call__(
         self,
         batch_size: int = 1,
@@ -121,7 +131,8 @@ class InfoGANPipeline(DiffusionPipeline):
             batch_size (`int`, defaults to 1): number of images.
             categorical (*optional*): categorical codes: one value per code for the whole batch (a
                 list with `None` for codes to sample; an `int` when there is a single code), or a
-                `(batch_size, num_categorical_codes)` tensor. Left out: sampled from the uniform prior.
+                `(batch_size, num_categorical_codes)` tensor. Left out: sampled from the model's
+                prior (see [`~InfoGANPipeline.categorical_prior`]).
             continuous (*optional*): continuous codes, given like `categorical` with float values.
                 Values beyond the trained range [-1, 1] are allowed.
             noise (`torch.Tensor` of shape `(batch_size, noise_dim)`, *optional*): the noise z.
@@ -134,8 +145,9 @@ class InfoGANPipeline(DiffusionPipeline):
         """
         _check_output_type(output_type)
         latents = self.latent_spec.prepare(
-            batch_size, noise=noise, categorical=categorical, continuous=continuous, generator=generator, device=self.device
-        )
+            batch_size, noise=noise, categorical=categorical, continuous=continuous, generator=generator, device=self.device,
+            categorical_probabilities=self._sampling_prior(),
+        )  # fmt: skip
         images = self.image_processor.postprocess(self.image_generator.generate(latents).float(), output_type)
         if not return_dict:
             return images, latents
@@ -179,14 +191,14 @@ class InfoGANPipeline(DiffusionPipeline):
             if row_code == code:
                 raise ValueError(f"row_code must differ from code, both are {code!r}.")
             rows = self._code_values(row_code, row_values, steps, value_range)
-            base = spec.prepare(1, generator=generator, device=self.device)
+            base = spec.prepare(1, generator=generator, device=self.device, categorical_probabilities=self._sampling_prior())
             latents = _repeat(base, len(rows) * len(column_values))
             _assign(latents, spec, row_code, torch.tensor(rows).repeat_interleave(len(column_values)))
         else:
             if not isinstance(num_rows, int) or not 1 <= num_rows <= MAX_TRAVERSAL_STEPS:
                 raise ValueError(f"num_rows must be an integer in 1..{MAX_TRAVERSAL_STEPS}, got {num_rows!r}.")
             rows = None
-            base = spec.prepare(num_rows, generator=generator, device=self.device)
+            base = spec.prepare(num_rows, generator=generator, device=self.device, categorical_probabilities=self._sampling_prior())
             latents = LatentBatch(
                 *(part.repeat_interleave(len(column_values), dim=0) for part in (base.noise, base.categorical, base.continuous))
             )
