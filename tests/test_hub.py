@@ -350,11 +350,11 @@ def test_the_card_shows_a_learned_prior_beside_the_matched_class_frequencies(tmp
 
     image_generator = InfoGANGenerator(**SMALL_ARCHITECTURE, categorical_prior="learned")
     with torch.no_grad():
-        image_generator.categorical_prior_logits.copy_(torch.tensor([0.3, 0.2] + [0.0625] * 8).log())
+        image_generator.categorical_prior_logits.copy_(torch.tensor([0.3, 0.22] + [0.06] * 8).log())
     pipe = InfoGANPipeline(image_generator.eval(), InfoGANDiscriminator(**SMALL_ARCHITECTURE, categorical_prior="learned").eval())
     pipe.save_pretrained(tmp_path)
     write_results(evaluate(pipe.image_generator, pipe.discriminator, dataset=load_dataset("mnist", "test"), num_samples=100), tmp_path)
     text = build_model_card(tmp_path, "user/learned").text
     assert "| categorical_0 | categorical | learned | 10 |" in text
-    assert "categorical_0: learned prior 0.300, 0.200, 0.062" in text and "total variation from the matched classes' frequencies 0." in text
+    assert "categorical_0: learned prior 0.300, 0.220, 0.060" in text and "total variation from the matched classes' frequencies 0." in text
     assert "![learned prior of categorical_0](images/prior-categorical_0.png)" in text and (tmp_path / "images" / "prior-categorical_0.png").is_file()
