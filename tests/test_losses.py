@@ -115,3 +115,22 @@ def test_the_continuous_warmup_is_off_for_half_the_steps_then_ramps_to_full():
     assert continuous_warmup_factor(0, 0) == 1  # no warm-up: full weight from the start
     with pytest.raises(ValueError, match="0 or positive"):
         continuous_warmup_factor(5, -1)
+
+
+def test_with_a_prior_the_consistency_asks_the_marginals_to_follow_it_not_to_be_even():
+    from infogan_hub import categorical_consistency_loss
+
+    random = torch.randn(64, 10), torch.randn(64, 10)
+    uniform = torch.full((10,), 0.1)
+    # a uniform prior is IIC itself, up to the constant 2 lambda ln K
+    for weight in (1.0, 2.0):
+        assert (categorical_consistency_loss(*random, weight, prior=uniform) - categorical_consistency_loss(*random, weight)).item() == pytest.approx(
+            2 * weight * math.log(10), abs=1e-4
+        )
+    prior = torch.tensor([0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01])
+    follows = torch.eye(10)[torch.multinomial(prior, 1000, replacement=True, generator=torch.Generator().manual_seed(0))] * 50
+    even = torch.eye(10)[torch.arange(1000) % 10] * 50
+    assert categorical_consistency_loss(follows, follows, prior=prior) < categorical_consistency_loss(even, even, prior=prior)
+    assert categorical_consistency_loss(follows, follows) > categorical_consistency_loss(even, even)  # IIC alone prefers even sizes
+    with pytest.raises(ValueError, match=r"prior must have shape \(10,\)"):
+        categorical_consistency_loss(even, even, prior=torch.full((9,), 1 / 9))

@@ -451,6 +451,7 @@ def main(argv: list[str] | None = None) -> None:
                 spec.split_q_output(real_output.q_output).categorical_logits[0],
                 spec.split_q_output(transformed_output.q_output).categorical_logits[0],
                 marginal_entropy_weight=args.consistency_entropy_weight,
+                prior=None if prior is None else prior[0],  # a learned prior: real images' categories follow it
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
         discriminator_optimizer.zero_grad(set_to_none=True)

@@ -110,6 +110,12 @@ def objective_lines(training: dict) -> list[str]:
     if training.get("continuous_warmup_steps"):
         warmup = training["continuous_warmup_steps"]
         lines.append(f"continuous-code warm-up: their lambda is 0 for the first {warmup // 2} steps, then ramps linearly to full at step {warmup}")
+    if training.get("categorical_prior") == "learned":
+        lines.append(
+            f"learned categorical prior: categories drawn through a Gumbel-softmax at temperature {training.get('gumbel_temperature')}, "
+            "its logits trained with the generator (Elastic-InfoGAN, Ojha et al. 2020)"
+            + ("; the consistency term asks real images' categories to follow it rather than to be even" if training.get("consistency_weight") else "")
+        )
     if training.get("consistency_weight"):
         lines.append(
             f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "

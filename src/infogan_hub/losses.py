@@ -100,7 +100,9 @@ def information_terms(
     )
 
 
-def categorical_consistency_loss(logits: torch.Tensor, transformed_logits: torch.Tensor, marginal_entropy_weight: float = 1.0) -> torch.Tensor:
+def categorical_consistency_loss(
+    logits: torch.Tensor, transformed_logits: torch.Tensor, marginal_entropy_weight: float = 1.0, prior: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """-I(c; c'), IIC's objective (Ji et al. 2019, equation 3), for Q's category of a real image and
     of a transformed copy; to minimise.
 
@@ -113,11 +115,22 @@ def categorical_consistency_loss(logits: torch.Tensor, transformed_logits: torch
             categorical logits for the images and for their transformed copies.
         marginal_entropy_weight (`float`, defaults to 1): IIC's lambda; above 1 it adds
             (lambda - 1) times the marginal entropies, pushing harder for every category to be used.
+        prior (`torch.Tensor` of shape `(num_categories,)`, *optional*): class probabilities the
+            marginals should follow instead of the uniform ones (a learned prior): each -H(marginal)
+            becomes KL(marginal || prior), which differs from it by a constant when the prior is
+            uniform, so imbalanced classes are not pushed to equal sizes.
     """
     if logits.shape != transformed_logits.shape or logits.ndim != 2:
         raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
+    if prior is not None and prior.shape != logits.shape[1:]:
+        raise ValueError(f"prior must have shape ({logits.shape[1]},), one probability per category, got {tuple(prior.shape)}.")
     joint = logits.float().softmax(dim=1).T @ transformed_logits.float().softmax(dim=1) / logits.shape[0]
     joint = ((joint + joint.T) / 2).clamp_min(torch.finfo(torch.float32).eps)  # symmetric: either copy may come first
     marginal_rows, marginal_columns = joint.sum(dim=1, keepdim=True), joint.sum(dim=0, keepdim=True)
     lamb = marginal_entropy_weight
+    if prior is not None:
+        log_prior = prior.detach().float().clamp_min(torch.finfo(torch.float32).eps).log()
+        kl_rows = (marginal_rows.squeeze(1) * (marginal_rows.squeeze(1).log() - log_prior)).sum()
+        kl_columns = (marginal_columns.squeeze(0) * (marginal_columns.squeeze(0).log() - log_prior)).sum()
+        return (joint * joint.log()).sum().neg() + lamb * (kl_rows + kl_columns)
     return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
