@@ -28,7 +28,7 @@ from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
 from infogan_hub import InfoGANPipeline, LatentSpec
-from infogan_hub.analyze import ANALYSIS_FILE
+from infogan_hub.analyze import ANALYSIS_FILE, categorical_prior_charts
 from infogan_hub.analyze import describe as describe_analysis
 from infogan_hub.evaluation import RESULTS_FILE
 from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
@@ -219,11 +219,14 @@ def describe(model_id: str) -> str:
     spec = pipe.latent_spec
     lines = [f"**Model:** `{model_id}`", "", "| code | kind | prior | size |", "| --- | --- | --- | --- |"]
     for index, size in enumerate(spec.categorical_codes):
-        lines.append(f"| categorical_{index} | categorical | uniform | {size} |")
+        lines.append(f"| categorical_{index} | categorical | {spec.categorical_prior} | {size} |")
     for index in range(spec.continuous_codes):
         lines.append(f"| continuous_{index} | continuous | {spec.continuous_prior} | 1 |")
     lines.append(f"| noise | noise | {spec.noise_prior} | {spec.noise_dim} |")
-    if results := read_measurements(model_id, RESULTS_FILE):
+    results = read_measurements(model_id, RESULTS_FILE)
+    if charts := categorical_prior_charts(pipe, results):
+        lines += ["", "**Learned prior** (how often each category is drawn):", ""] + [f"- {line}" for _, line in charts.values()]
+    if results:
         lines += ["", "**Measured** (`evaluation_results.json`):", ""]
         for name, bound in results.get("mutual_information_lower_bound", {}).items():
             lines.append(f"- {name}: mutual information lower bound {bound:.3f} nats")
@@ -233,6 +236,12 @@ def describe(model_id: str) -> str:
         lines += ["", f"**What the continuous codes do** (`{ANALYSIS_FILE}`, within-sample correlations over a -2..2 traversal):", ""]
         lines += [f"- {sentence}" for sentence in describe_analysis(analysis)]
     return "\n".join(lines)
+
+
+def prior_plot(model_id: str):
+    """The first categorical code's learned prior as a chart, or a hidden plot for a uniform prior."""
+    charts = categorical_prior_charts(load_pipeline(model_id), read_measurements(model_id, RESULTS_FILE))
+    return gr.update(value=next(iter(charts.values()))[0], visible=True) if charts else gr.update(value=None, visible=False)
 
 
 def control_updates(model_id: str) -> list:
@@ -266,6 +275,7 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
             model_box = gr.Textbox(value=model_id, label="Model (Hub repo id or local folder)", scale=4)
             load_button = gr.Button("Load", scale=1)
         summary = gr.Markdown()
+        prior_chart = gr.Plot(label="learned prior", visible=False)
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -319,9 +329,9 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         def load(model: str):
             updates = control_updates(model)
             values = [update["value"] for update in updates[: len(controls)]]  # what the controls are reset to
-            return [describe(model), *updates, generate(model, 0, GRID_ROWS, GRID_COLUMNS, *values)]
+            return [describe(model), prior_plot(model), *updates, generate(model, 0, GRID_ROWS, GRID_COLUMNS, *values)]
 
-        load_event = dict(fn=load, inputs=model_box, outputs=[summary, *load_outputs, generated])
+        load_event = dict(fn=load, inputs=model_box, outputs=[summary, prior_chart, *load_outputs, generated])
         demo.load(**load_event, api_name=False)
         load_button.click(**load_event, api_name="load_model")
         gr.on([control.change for control in controls] + [seed.change, rows.release, columns.release],

@@ -184,3 +184,17 @@ def test_without_model_id_the_app_serves_the_bundled_mnist_model():
         summary, *updates = Client(url, verbose=False).predict(api_name="/load_model")
     assert "pretrained/infogan-mnist" in summary and f"clustering accuracy {100 * accuracy:.1f}% on mnist/test" in summary
     assert f"- continuous_0 controls {named} " in summary
+
+
+def test_a_learned_prior_is_listed_and_charted_and_a_uniform_one_is_not(client, model_dir, tmp_path):
+    image_generator = InfoGANGenerator(**SMALL_ARCHITECTURE, categorical_prior="learned").eval()
+    with torch.no_grad():
+        image_generator.categorical_prior_logits.copy_(torch.tensor([0.3, 0.22] + [0.06] * 8).log())
+    InfoGANPipeline(image_generator, InfoGANDiscriminator(**SMALL_ARCHITECTURE, categorical_prior="learned").eval()).save_pretrained(tmp_path)
+    summary, chart, *updates = client.predict(str(tmp_path), api_name="/load_model")
+    assert "| categorical_0 | categorical | learned | 10 |" in summary
+    assert "- categorical_0: learned prior 0.300, 0.220, 0.060" in summary
+    assert chart["visible"] and chart["value"]["type"] == "matplotlib" and chart["value"]["plot"].startswith("data:image/")
+    summary, chart, *updates = client.predict(str(model_dir), api_name="/load_model")
+    assert "| categorical_0 | categorical | uniform | 10 |" in summary and "Learned prior" not in summary
+    assert not chart["visible"] and chart["value"] is None

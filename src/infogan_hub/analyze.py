@@ -159,6 +159,41 @@ def plot_lower_bounds(runs: dict[str, Path], code: str, entropy: float, path: Pa
     return Path(path)
 
 
+def categorical_prior_charts(pipe: InfoGANPipeline, results: Optional[dict] = None) -> dict:
+    """For a model with a learned categorical prior, per code: a bar chart of its probabilities,
+    beside the frequency of the class each category was matched to where the results hold a
+    labelled evaluation, and a line with the figures. Empty for a uniform prior."""
+    if pipe.latent_spec.categorical_prior != "learned":
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    clustering = (results or {}).get("clustering", {})
+    charts = {}
+    for code, prior in zip(pipe.latent_spec.code_names, pipe.categorical_prior()):
+        measured = clustering.get("codes", {}).get(code)
+        positions = torch.arange(len(prior)).numpy()
+        figure, axes = plt.subplots(figsize=(6, 3), dpi=120)
+        width = 0.4 if measured else 0.8
+        axes.bar(positions - (width / 2 if measured else 0), prior.numpy(), width, label="learned prior")
+        line = f"{code}: learned prior " + ", ".join(f"{value:.3f}" for value in prior.tolist())
+        if measured:
+            frequencies = clustering["class_frequencies"]
+            matched = {int(category): int(label) for category, label in measured["matching"].items()}
+            axes.bar(positions + width / 2, [frequencies[matched[c]] if c in matched else 0 for c in positions], width,
+                     label=f"frequency of the matched class in {clustering['dataset']}")  # fmt: skip
+            axes.set_xticks(positions, [f"{c}\n({matched[c]})" if c in matched else str(c) for c in positions])
+            line += f"; total variation from the matched classes' frequencies {measured['prior_total_variation']:.3f}"
+        axes.set(xlabel=f"{code} (matched class)" if measured else code, ylabel="probability")
+        axes.legend(fontsize="small")
+        figure.tight_layout()
+        plt.close(figure)  # the caller saves or shows it; pyplot need not keep it
+        charts[code] = (figure, line)
+    return charts
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Measure what each continuous code of a saved InfoGAN controls.")
     parser.add_argument("model", help="a saved InfoGANPipeline folder or Hub repo id")

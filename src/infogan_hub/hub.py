@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
-from .analyze import ANALYSIS_FILE, LOWER_BOUND_FIGURE
+from .analyze import ANALYSIS_FILE, LOWER_BOUND_FIGURE, categorical_prior_charts
 from .analyze import describe as describe_analysis
 from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE
 from .pipeline import InfoGANPipeline
@@ -62,39 +62,14 @@ def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0
 
 
 def save_prior_charts(pipe: InfoGANPipeline, results: Optional[dict], output_dir: Path) -> list[dict]:
-    """For a learned categorical prior, a bar chart per code under `images/`: the probability of
-    each category, beside the frequency of the class it was matched to where labels were measured."""
-    if pipe.latent_spec.categorical_prior != "learned":
-        return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    clustering = (results or {}).get("clustering", {})
+    """For a learned categorical prior, a bar chart per code under `images/` (see
+    `analyze.plot_categorical_prior`) and a line with its figures."""
     saved = []
-    for name, prior in zip(pipe.latent_spec.code_names, pipe.categorical_prior()):
-        measured = clustering.get("codes", {}).get(name)
-        positions = torch.arange(len(prior)).numpy()
-        figure, axes = plt.subplots(figsize=(6, 3), dpi=120)
-        width = 0.4 if measured else 0.8
-        axes.bar(positions - (width / 2 if measured else 0), prior.numpy(), width, label="learned prior")
-        line = f"{name}: learned prior " + ", ".join(f"{value:.3f}" for value in prior.tolist())
-        if measured:
-            frequencies = clustering["class_frequencies"]
-            matched = {int(category): int(label) for category, label in measured["matching"].items()}
-            axes.bar(positions + width / 2, [frequencies[matched[c]] if c in matched else 0 for c in positions], width,
-                     label=f"frequency of the matched class in {clustering['dataset']}")  # fmt: skip
-            axes.set_xticks(positions, [f"{c}\n({matched[c]})" if c in matched else str(c) for c in positions])
-            line += f"; total variation from the matched classes' frequencies {measured['prior_total_variation']:.3f}"
-        axes.set(xlabel=f"{name} (matched class)" if measured else name, ylabel="probability")
-        axes.legend(fontsize="small")
-        figure.tight_layout()
-        path = f"{IMAGES_DIR}/prior-{name}.png"
+    for code, (figure, line) in categorical_prior_charts(pipe, results).items():
+        path = f"{IMAGES_DIR}/prior-{code}.png"
         (output_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
         figure.savefig(output_dir / path)
-        plt.close(figure)
-        saved.append({"code": name, "path": path, "line": line})
+        saved.append({"code": code, "path": path, "line": line})
     return saved
 
 
