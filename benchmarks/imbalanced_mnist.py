@@ -1,0 +1,139 @@
+"""Imbalanced MNIST: the uniform prior against a learned one, over the same splits and seeds.
+
+    python benchmarks/imbalanced_mnist.py --splits 0 1 2 3 4 --seeds 0 --output_dir output/imbalanced-mnist
+    python benchmarks/imbalanced_mnist.py ... --summarize_only      # the table from what has finished
+    python benchmarks/imbalanced_mnist.py ... -- --hidden_dim 64     # extra train.py arguments for every run
+
+Each (variant, split) is a seed study (`training/study.py`, the real `accelerate launch`) on the
+built-in data set `mnist_imbalanced_<split>` (class sizes drawn per split, largest/smallest 2-10),
+2811 steps like the MNIST studies; an interrupted benchmark resumes. It then writes
+benchmarks/results/imbalanced-mnist.json (per run: clustering accuracy, NMI, and the total
+variation between the prior categories are drawn from and the frequencies of the classes they were
+matched to; per variant: mean, std, min, max over all runs) with a figure, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY / "training"))
+import study as seed_study  # noqa: E402  training/study.py, the runner of every seed
+
+RESULTS = REPOSITORY / "benchmarks" / "results" / "imbalanced-mnist.json"
+STEPS = 2811  # as the MNIST seed studies: 3 epochs of 60,000 images at batch 64
+# variant: (preset, extra train.py arguments)
+VARIANTS = {
+    "uniform": ("mnist_paper", []),
+    "learned": ("mnist_paper", ["--categorical_prior", "learned"]),
+    "learned_consistency": ("mnist", ["--categorical_prior", "learned"]),
+    "uniform_consistency": ("mnist", []),
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", default=["uniform", "learned", "learned_consistency"], choices=sorted(VARIANTS))
+    parser.add_argument("--output_dir", type=Path, default=Path("output/imbalanced-mnist"))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (see training/study.py)")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps of each run")
+    parser.add_argument("--summarize_only", action="store_true", help="train nothing; summarise the finished runs")
+    args = parser.parse_args(argv)
+    args.train_arguments = extra
+    return args
+
+
+def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
+    results = json.loads((run_dir / seed_study.RESULTS_FILE).read_text())
+    code = results["clustering"]["codes"]["categorical_0"]
+    return {
+        "variant": variant, "split": split, "seed": seed,
+        "accuracy": code["accuracy"], "nmi": code["nmi"], "ari": code["ari"],
+        "prior_total_variation": code["prior_total_variation"],
+        "prior": results.get("categorical_prior", {}).get("categorical_0"),
+        "class_frequencies": results["clustering"]["class_frequencies"],
+        "wall_seconds": results["elapsed_seconds"],
+        "code_revision": json.loads((run_dir / seed_study.TRAINING_CONFIG_FILE).read_text())["code_revision"],
+    }  # fmt: skip
+
+
+def summarize(runs: list[dict], variants: list[str]) -> dict:
+    summary = {}
+    for variant in variants:
+        mine = [run for run in runs if run["variant"] == variant]
+        if mine:
+            summary[variant] = {"runs": len(mine)} | {
+                metric: seed_study.describe([run[metric] for run in mine]) for metric in ("accuracy", "nmi", "prior_total_variation")
+            }
+    return summary
+
+
+def table(benchmark: dict) -> str:
+    rows = ["| variant | runs (splits × seeds) | accuracy | worst | NMI | prior's total variation from the classes |", "| --- | --- | --- | --- | --- | --- |"]
+    for variant, figures in benchmark["summary"].items():
+        accuracy, nmi, distance = figures["accuracy"], figures["nmi"], figures["prior_total_variation"]
+        rows.append(
+            f"| {variant} | {figures['runs']} | {accuracy['mean']:.3f} ± {accuracy['std']:.3f} | {accuracy['min']:.3f} "
+            f"| {nmi['mean']:.3f} ± {nmi['std']:.3f} | {distance['mean']:.3f} ± {distance['std']:.3f} |"
+        )
+    return "\n".join(rows)
+
+
+def draw_figure(benchmark: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for position, variant in enumerate(benchmark["summary"]):
+        mine = [run for run in benchmark["runs"] if run["variant"] == variant]
+        left.scatter([position] * len(mine), [100 * run["accuracy"] for run in mine], label=variant)
+        right.scatter([position] * len(mine), [run["prior_total_variation"] for run in mine])
+    for axes, label in ((left, "clustering accuracy (%)"), (right, "prior's total variation from the classes")):
+        axes.set_xticks(range(len(benchmark["summary"])), list(benchmark["summary"]), rotation=15)
+        axes.set_ylabel(label)
+    figure.suptitle(f"Imbalanced MNIST: splits {benchmark['splits']}, seeds {benchmark['seeds']}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    runs = []
+    for variant in args.variants:
+        preset, extra = VARIANTS[variant]
+        for split in args.splits:
+            study_dir = args.output_dir / variant / f"split-{split}"
+            train_arguments = ["--dataset", f"mnist_imbalanced_{split}", "--max_train_steps", str(args.steps), *extra, *args.train_arguments]
+            if not args.summarize_only:
+                seed_study.main(["--preset", preset, "--seeds", *map(str, args.seeds), "--output_dir", str(study_dir),
+                                 "--parallel", str(args.parallel), "--", *train_arguments])  # fmt: skip
+            for seed in args.seeds:
+                run_dir = study_dir / f"seed-{seed}"
+                if (run_dir / seed_study.DONE_FILE).exists():
+                    runs.append(run_record(run_dir, variant, split, seed))
+    if not runs:
+        raise SystemExit(f"No finished run under {args.output_dir}.")
+    benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,
+                 "variants": {variant: {"preset": VARIANTS[variant][0], "train_arguments": VARIANTS[variant][1]} for variant in args.variants},
+                 "runs": runs, "summary": summarize(runs, args.variants)}  # fmt: skip
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(benchmark, indent=2))
+    draw_figure(benchmark, args.results.with_suffix(".png"))
+    print(table(benchmark))
+    return benchmark
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The imbalanced-MNIST benchmark, run for real: two variants on one split, each a real training run."""
+
+import json
+import subprocess
+import sys
+
+from .conftest import REPOSITORY, accelerate_env
+from .test_train import SMALL
+
+
+def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_distance(tmp_path):
+    results = tmp_path / "imbalanced.json"
+    command = [sys.executable, str(REPOSITORY / "benchmarks" / "imbalanced_mnist.py"), "--splits", "1", "--seeds", "0",
+               "--variants", "uniform", "learned", "--steps", "4", "--output_dir", str(tmp_path / "runs"), "--results", str(results),
+               "--", *SMALL, "--report_to", "none"]  # fmt: skip
+    output = subprocess.run(command, env=accelerate_env(), cwd=REPOSITORY, capture_output=True, text=True)
+    assert output.returncode == 0, output.stderr[-4000:]
+    benchmark = json.loads(results.read_text())
+    runs = {run["variant"]: run for run in benchmark["runs"]}
+    assert set(runs) == {"uniform", "learned"} and benchmark["steps"] == 4
+    for variant, run in runs.items():
+        evaluation = json.loads((tmp_path / "runs" / variant / "split-1" / "seed-0" / "evaluation_results.json").read_text())
+        assert evaluation["clustering"]["dataset"] == "mnist_imbalanced_1/test" and evaluation["step"] == 4
+        assert run["prior_total_variation"] == evaluation["clustering"]["codes"]["categorical_0"]["prior_total_variation"]
+    frequencies = runs["uniform"]["class_frequencies"]
+    assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
+    assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
+    assert "| learned | 1 |" in output.stdout and "| uniform | 1 |" in output.stdout
+    assert results.with_suffix(".png").stat().st_size > 5000
