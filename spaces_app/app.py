@@ -30,7 +30,7 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from infogan_hub import InfoGANPipeline, LatentSpec
 from infogan_hub.analyze import ANALYSIS_FILE, categorical_prior_charts
 from infogan_hub.analyze import describe as describe_analysis
-from infogan_hub.evaluation import RESULTS_FILE
+from infogan_hub.evaluation import RESULTS_FILE, describe_generation
 from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -232,6 +232,7 @@ def describe(model_id: str) -> str:
             lines.append(f"- {name}: mutual information lower bound {bound:.3f} nats")
         for name, code in results.get("clustering", {}).get("codes", {}).items():
             lines.append(f"- {name}: clustering accuracy {100 * code['accuracy']:.1f}% on {results['clustering']['dataset']}")
+        lines += [f"- {line}" for line in describe_generation(results)]
     if analysis := read_measurements(model_id, ANALYSIS_FILE):
         lines += ["", f"**What the continuous codes do** (`{ANALYSIS_FILE}`, within-sample correlations over a -2..2 traversal):", ""]
         lines += [f"- {sentence}" for sentence in describe_analysis(analysis)]

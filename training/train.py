@@ -37,6 +37,7 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
+from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import load_dataset
 from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, evaluate, write_results
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
@@ -354,6 +355,12 @@ def main(argv: list[str] | None = None) -> None:
             eval_dataset = load_dataset(args.eval_dataset or args.dataset, "test", image_size=args.image_size, channels=args.channels)
         except (FileNotFoundError, ValueError) as error:
             logger.warning(f"No labelled test split, so no clustering accuracy: {error}", main_process_only=True)
+    classifier = None  # an instrument of measurement only: what generated categories draw
+    if accelerator.is_main_process and spec.categorical_codes and classifier_name(args.eval_dataset or str(args.dataset)):
+        try:
+            classifier = load_classifier(args.eval_dataset or str(args.dataset))
+        except FileNotFoundError as error:
+            logger.warning(f"Not measuring what each category draws: {error}", main_process_only=True)
 
     # Q (with D) always learns to recognise the codes, so L_I is measured even for the plain GAN;
     # --info_weight decides how much the generator is asked to make them recognisable.
@@ -380,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     def evaluate_and_save(step: int) -> None:
         pipeline = unwrapped_pipeline()
         pipeline.image_generator.eval(), pipeline.discriminator.eval()
-        results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed)
+        results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed, classifier=classifier)
         results["step"] = step
         results["elapsed_seconds"] = elapsed_seconds()
         write_results(results, output_dir)
@@ -389,6 +396,9 @@ def main(argv: list[str] | None = None) -> None:
         logs = {f"eval/lower_bound/{name}": value for name, value in results["mutual_information_lower_bound"].items()}
         if (scores := best_clustering_scores(results)) is not None:
             logs |= {"eval/clustering_accuracy": scores["accuracy"], "eval/nmi": scores["nmi"], "eval/ari": scores["ari"]}
+        if generation := results.get("generation"):  # what the categories draw, read by the evaluation classifier
+            drawn = next(iter(generation["codes"].values()))
+            logs |= {"eval/generated_accuracy": drawn["accuracy"], "eval/generated_ent": drawn["ent"]}
         if usage := results.get("category_usage"):  # label-free: an empty or doubled category shows here
             logs["eval/category_min_share"] = next(iter(usage["codes"].values()))["min_share"]
         logs["eval/elapsed_seconds"] = results["elapsed_seconds"]

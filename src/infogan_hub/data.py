@@ -41,6 +41,19 @@ IMBALANCED_LARGEST_CLASS = 6300
 IMBALANCED_RATIO_RANGE = (2.0, 10.0)
 
 
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+def class_names(dataset_name: str) -> Optional[list[str]]:
+    """Readable names of a built-in data set's classes (`mnist/test` -> "digit 0", ...), or None."""
+    base = dataset_name.split("/")[0]
+    if base == "mnist" or IMBALANCED_PATTERN.match(base):
+        return [f"digit {digit}" for digit in range(10)]
+    if base == "fashion_mnist":
+        return list(FASHION_MNIST_CLASSES)
+    return None
+
+
 def data_cache_dir() -> Path:
     """Where fetched data sets live: `$INFOGAN_HUB_DATA`, else `~/.cache/infogan_hub/data`."""
     return Path(os.environ.get("INFOGAN_HUB_DATA", Path.home() / ".cache" / "infogan_hub" / "data"))

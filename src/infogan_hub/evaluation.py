@@ -19,7 +19,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from .data import ImageDataset, load_dataset
+from .data import ImageDataset, class_names, load_dataset
 from .latent import LatentSpec
 from .losses import information_terms
 from .models import InfoGANDiscriminator, InfoGANGenerator
@@ -68,6 +68,67 @@ def mutual_information_lower_bound(
     return {name: float(value) / num_samples for name, value in zip(spec.code_names, totals)}
 
 
+@torch.no_grad()
+def generated_classes(
+    image_generator: InfoGANGenerator,
+    classifier: torch.nn.Module,
+    num_samples: int = 10_000,
+    batch_size: int = 500,
+    generator: Optional[torch.Generator] = None,
+    class_names: Optional[Sequence[str]] = None,
+) -> dict:
+    """What each category draws, by an evaluation classifier's reading of generated images.
+
+    Every code is sampled from its prior (a learned one included) and the classifier labels the
+    images. Per categorical code: the category-by-class count matrix, the accuracy of the best
+    one-to-one matching of categories to classes, NMI, Elastic-InfoGAN's ENT (the mean over
+    categories of the entropy, in nats, of the classes it draws: 0 when each category draws one
+    class) and, per category, the class it draws most and how often.
+    """
+    spec: LatentSpec = image_generator.latent_spec
+    prior = image_generator.categorical_prior() if spec.categorical_prior == "learned" else None
+    classifier = classifier.to(image_generator.device)
+    categories, classes = [], []
+    for start in range(0, num_samples, batch_size):
+        latents = spec.sample(min(batch_size, num_samples - start), generator=generator, device=image_generator.device, categorical_probabilities=prior)
+        classes.append(classifier.predict(image_generator.generate(latents).float()).cpu())
+        categories.append(latents.categorical.cpu())
+    categories, classes = torch.cat(categories).numpy(), torch.cat(classes).numpy()
+    num_classes = classifier.layers[-1].out_features
+    codes = {}
+    for index, (name, size) in enumerate(zip(spec.code_names, spec.categorical_codes)):
+        matrix = np.zeros((size, num_classes), dtype=np.int64)
+        np.add.at(matrix, (categories[:, index], classes), 1)
+        accuracy, matching = clustering_accuracy(categories[:, index], classes)
+        shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+        entropies = -(shares * np.log(np.where(shares > 0, shares, 1))).sum(axis=1)
+        drawn = [c for c in range(size) if matrix[c].sum()]
+        codes[name] = {
+            "matrix": matrix.tolist(), "accuracy": accuracy, "nmi": float(normalized_mutual_info_score(classes, categories[:, index])),
+            "ent": float(entropies[drawn].mean()), "matching": matching,
+            "draws": [{"category": c, "class": int(shares[c].argmax()), "share": float(shares[c].max()), "samples": int(matrix[c].sum()),
+                       **({"class_name": class_names[int(shares[c].argmax())]} if class_names else {})} for c in drawn],
+        }  # fmt: skip
+    return {"num_samples": num_samples, "codes": codes}
+
+
+def describe_generation(results: dict) -> list[str]:
+    """Sentences for a card or a page from a results file's `generation` entry (empty without one)."""
+    generation = results.get("generation")
+    if not generation:
+        return []
+    lines = []
+    for code, drawn in generation["codes"].items():
+        lines.append(
+            f"{code} on {generation['num_samples']} generated images, read by the {generation['classifier']} evaluation classifier "
+            f"({100 * generation['classifier_test_accuracy']:.1f}% on its test set): the best matching of categories to classes "
+            f"is right for {100 * drawn['accuracy']:.1f}%, NMI {drawn['nmi']:.3f}, ENT {drawn['ent']:.3f} nats"
+        )
+        draws = ", ".join(f"{draw['category']} draws {draw.get('class_name', draw['class'])} ({100 * draw['share']:.0f}%)" for draw in drawn["draws"])
+        lines.append(f"{code}: {draws}")
+    return lines
+
+
 def prior_total_variation(prior: Sequence[float], matching: Mapping[int, int], class_frequencies: Sequence[float]) -> float:
     """Total variation distance between a categorical code's prior and the data's class
     frequencies, with each category standing for the class it was matched to (unmatched
@@ -108,6 +169,7 @@ def evaluate(
     dataset: Optional[ImageDataset] = None,
     num_samples: int = 10_000,
     seed: int = 0,
+    classifier: Optional[torch.nn.Module] = None,
 ) -> dict:
     """All measurements, as plain data for the results file.
 
@@ -117,6 +179,8 @@ def evaluate(
             needed) and, where labelled, clustering accuracy, NMI and ARI.
         num_samples (`int`, defaults to 10000): fresh samples for the mutual information bound.
         seed (`int`, defaults to 0): seed of those samples.
+        classifier (`EvaluationClassifier`, *optional*): an evaluation classifier (see
+            `infogan_hub.classifier.load_classifier`): what each category draws, on as many samples.
     """
     was_training = image_generator.training, discriminator.training
     image_generator.eval(), discriminator.eval()
@@ -130,6 +194,10 @@ def evaluate(
     }
     if spec.categorical_prior == "learned":
         results["categorical_prior"] = {name: p.tolist() for name, p in zip(spec.code_names, image_generator.categorical_prior())}
+    if classifier is not None and spec.categorical_codes:
+        drawn = generated_classes(image_generator, classifier, num_samples, generator=torch.Generator().manual_seed(seed),
+                                  class_names=class_names(classifier.dataset_name))  # fmt: skip
+        results["generation"] = {"classifier": classifier.dataset_name, "classifier_test_accuracy": classifier.test_accuracy} | drawn
     if dataset is not None and spec.categorical_codes:
         predictions = predict_categories(discriminator, dataset)
         categorical_names = spec.code_names[: spec.num_categorical_codes]
@@ -183,6 +251,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--dataset", default=None, help="labelled data set for clustering accuracy, e.g. mnist")
     parser.add_argument("--num_samples", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--classifier", default=None,
+                        help="evaluation classifier for what each category draws: mnist or fashion_mnist (default: the --dataset's, if built)")
     parser.add_argument("--output_dir", type=Path, default=None, help="where to write the results (default: the model folder)")
     args = parser.parse_args(argv)
 
@@ -195,7 +265,17 @@ def main(argv: Optional[list[str]] = None) -> None:
     if args.dataset:
         config = pipe.discriminator.config
         dataset = load_dataset(args.dataset, "test", image_size=config.image_size, channels=config.channels)
-    results = evaluate(pipe.image_generator, pipe.discriminator, dataset, args.num_samples, args.seed)
+    from .classifier import classifier_name, load_classifier
+
+    classifier = None
+    if args.classifier or (args.dataset and classifier_name(args.dataset)):
+        try:
+            classifier = load_classifier(args.classifier or args.dataset)
+        except FileNotFoundError as error:
+            if args.classifier:
+                raise SystemExit(str(error)) from error
+            print(f"Not measuring what each category draws: {error}")
+    results = evaluate(pipe.image_generator, pipe.discriminator, dataset, args.num_samples, args.seed, classifier=classifier)
     output_dir = args.output_dir or (Path(args.model) if Path(args.model).is_dir() else Path("."))
     print(json.dumps(results, indent=2))
     print(f"written to {write_results(results, output_dir)}")

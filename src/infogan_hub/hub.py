@@ -21,7 +21,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from .analyze import ANALYSIS_FILE, LOWER_BOUND_FIGURE, categorical_prior_charts
 from .analyze import describe as describe_analysis
-from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE
+from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation
 from .pipeline import InfoGANPipeline
 
 CARD_TEMPLATE = "infogan_card.md"
@@ -95,8 +95,9 @@ def objective_lines(training: dict) -> list[str]:
         lines.append(
             f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "
             "the mutual information between Q's categorical_0 for a real image and for a copy rotated (up to 20 degrees), "
-            f"zoomed (0.9-1.1), shifted (up to 10%), elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side) "
-            f"and its strokes thinned or thickened (up to {training.get('consistency_stroke_width', 0)} pixels); "
+            f"zoomed (0.9-1.1), shifted (up to 10%) and elastically bent (up to {training.get('consistency_elastic_strength', 0)} of the side)"
+            + (f", its strokes thinned or thickened (up to {training['consistency_stroke_width']} pixels)" if training.get("consistency_stroke_width") else "")
+            + "; "
             f"marginal entropy weight (IIC's lambda) {training.get('consistency_entropy_weight', 1.0)}"
         )
     return lines
@@ -144,6 +145,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
                 f"({results['clustering']['num_images']} images)"
             )
             eval_results.append(_eval_result(dataset, "accuracy", accuracy["accuracy"], f"Clustering accuracy of {code}"))
+        evaluation_lines += describe_generation(results)
         entropy = results.get("categorical_entropy", {})
         for code, bound in results.get("mutual_information_lower_bound", {}).items():
             target = f" of H(c) = {entropy[code]:.2f}" if code in entropy else ""
