@@ -30,6 +30,7 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from infogan_hub import InfoGANPipeline, LatentSpec
 from infogan_hub.analyze import ANALYSIS_FILE, categorical_prior_charts
 from infogan_hub.analyze import describe as describe_analysis
+from infogan_hub.data import class_names
 from infogan_hub.evaluation import RESULTS_FILE, describe_generation
 from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
 
@@ -245,13 +246,29 @@ def prior_plot(model_id: str):
     return gr.update(value=next(iter(charts.values()))[0], visible=True) if charts else gr.update(value=None, visible=False)
 
 
+def category_labels(model_id: str) -> dict[str, dict[int, str]]:
+    """What each category draws, per categorical code, from the model's measurements: by the
+    evaluation classifier's reading of generated images, or else by Q's matching to labelled classes."""
+    results = read_measurements(model_id, RESULTS_FILE) or {}
+    if generation := results.get("generation"):
+        return {code: {draw["category"]: draw.get("class_name", f"class {draw['class']}") for draw in drawn["draws"]}
+                for code, drawn in generation["codes"].items()}  # fmt: skip
+    clustering = results.get("clustering", {})
+    names = class_names(clustering.get("dataset", ""))
+    return {code: {int(category): names[int(label)] if names else f"class {label}" for category, label in measured.get("matching", {}).items()}
+            for code, measured in clustering.get("codes", {}).items()}  # fmt: skip
+
+
 def control_updates(model_id: str) -> list:
-    """Show, label and bound the controls for the model's codes; hide the rest."""
+    """Show, label and bound the controls for the model's codes; hide the rest. A category's
+    choice reads "4 · digit 7" where the measurements say what it draws; its value stays "4"."""
     spec = load_pipeline(model_id).latent_spec
+    labels = category_labels(model_id)
     updates = []
     for index in range(MAX_CATEGORICAL_CODES):
         visible = index < spec.num_categorical_codes
-        choices = [RANDOM, *map(str, range(spec.categorical_codes[index]))] if visible else [RANDOM]
+        named = labels.get(f"categorical_{index}", {})
+        choices = [RANDOM, *[(f"{k} · {named[k]}" if k in named else str(k), str(k)) for k in range(spec.categorical_codes[index])]] if visible else [RANDOM]
         updates.append(gr.update(visible=visible, choices=choices, value="0" if visible else RANDOM, label=f"categorical_{index}"))
     for index in range(MAX_CONTINUOUS_CODES):
         updates.append(gr.update(visible=index < spec.continuous_codes, value=0.0, label=f"continuous_{index}"))

@@ -180,9 +180,12 @@ def test_without_model_id_the_app_serves_the_bundled_mnist_model():
     bundled = REPOSITORY / "pretrained" / "infogan-mnist"
     accuracy = json.loads((bundled / "evaluation_results.json").read_text())["clustering"]["codes"]["categorical_0"]["accuracy"]
     named = json.loads((bundled / ANALYSIS_FILE).read_text())["codes"]["continuous_0"]["controls"].replace("_", " ")
+    draws = json.loads((bundled / "evaluation_results.json").read_text())["generation"]["codes"]["categorical_0"]["draws"]
     with serve_app() as url:
-        summary, *updates = Client(url, verbose=False).predict(api_name="/load_model")
+        summary, chart, *updates = Client(url, verbose=False).predict(api_name="/load_model")
     assert "pretrained/infogan-mnist" in summary and f"clustering accuracy {100 * accuracy:.1f}% on mnist/test" in summary
+    # each category's choice says what it draws; its value stays the number
+    assert updates[0]["choices"][1:] == [[f"{draw['category']} · digit {draw['class']}", str(draw["category"])] for draw in draws]
     assert f"- continuous_0 controls {named} " in summary
 
 
