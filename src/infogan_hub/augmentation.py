@@ -83,6 +83,8 @@ def random_stroke_width(images: torch.Tensor, generator: Optional[torch.Generato
         raise ValueError(f"images must be (batch_size, channels, height, width), got shape {tuple(images.shape)}.")
     if not isinstance(max_radius, int) or max_radius < 0:
         raise ValueError(f"max_radius must be a non-negative integer number of pixels, got {max_radius!r}.")
+    if max_radius == 0:  # off: draw nothing, so the random stream of the transforms after it is unchanged
+        return images
     radius = torch.randint(-max_radius, max_radius + 1, (images.shape[0],), generator=generator).to(images.device)[:, None, None, None]
     result, dilated, eroded = images, images, images
     for size in range(1, max_radius + 1):

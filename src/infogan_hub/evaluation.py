@@ -136,7 +136,8 @@ def prior_total_variation(prior: Sequence[float], matching: Mapping[int, int], c
     matched_frequencies = np.zeros(len(prior))
     for category, label in matching.items():
         matched_frequencies[int(category)] = class_frequencies[int(label)]
-    unmatched_classes = sum(f for label, f in enumerate(class_frequencies) if label not in {int(v) for v in matching.values()})
+    matched_classes = {int(label) for label in matching.values()}
+    unmatched_classes = sum(f for label, f in enumerate(class_frequencies) if label not in matched_classes)
     return 0.5 * (float(np.abs(np.asarray(prior) - matched_frequencies).sum()) + unmatched_classes)
 
 
@@ -185,15 +186,16 @@ def evaluate(
     was_training = image_generator.training, discriminator.training
     image_generator.eval(), discriminator.eval()
     spec = image_generator.latent_spec
+    priors = image_generator.categorical_prior()  # one per categorical code; uniform unless learned
     results: dict = {
         "mutual_information_lower_bound": mutual_information_lower_bound(
             image_generator, discriminator, num_samples, generator=torch.Generator().manual_seed(seed)
         ),
-        "categorical_entropy": dict(zip(spec.code_names, spec.categorical_entropy(image_generator.categorical_prior()))),
+        "categorical_entropy": dict(zip(spec.code_names, spec.categorical_entropy(priors))),
         "num_samples": num_samples,
     }
     if spec.categorical_prior == "learned":
-        results["categorical_prior"] = {name: p.tolist() for name, p in zip(spec.code_names, image_generator.categorical_prior())}
+        results["categorical_prior"] = {name: p.tolist() for name, p in zip(spec.code_names, priors)}
     if classifier is not None and spec.categorical_codes:
         drawn = generated_classes(image_generator, classifier, num_samples, generator=torch.Generator().manual_seed(seed),
                                   class_names=class_names(classifier.dataset_name))  # fmt: skip
@@ -209,7 +211,6 @@ def evaluate(
         if dataset.labels is not None:
             labels = dataset.labels.cpu().numpy()
             class_frequencies = np.bincount(labels) / labels.size
-            priors = dict(zip(categorical_names, image_generator.categorical_prior()))
             accuracies = {}
             for index, name in enumerate(categorical_names):
                 accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
@@ -219,7 +220,7 @@ def evaluate(
                     "ari": float(adjusted_rand_score(labels, predictions[:, index].numpy())),
                     "matching": matching,
                     # how far the prior G samples categories from is from the classes they stand for
-                    "prior_total_variation": prior_total_variation(priors[name].tolist(), matching, class_frequencies.tolist()),
+                    "prior_total_variation": prior_total_variation(priors[index].tolist(), matching, class_frequencies.tolist()),
                 }
             results["clustering"] = {
                 "dataset": dataset.name, "num_images": len(dataset), "codes": accuracies, "class_frequencies": class_frequencies.tolist(),

@@ -63,7 +63,7 @@ def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0
 
 def save_prior_charts(pipe: InfoGANPipeline, results: Optional[dict], output_dir: Path) -> list[dict]:
     """For a learned categorical prior, a bar chart per code under `images/` (see
-    `analyze.plot_categorical_prior`) and a line with its figures."""
+    `analyze.categorical_prior_charts`) and a line with its figures."""
     saved = []
     for code, (figure, line) in categorical_prior_charts(pipe, results).items():
         path = f"{IMAGES_DIR}/prior-{code}.png"
