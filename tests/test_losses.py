@@ -3,7 +3,14 @@ import math
 import pytest
 import torch
 
-from infogan_hub import LatentSpec, discriminator_adversarial_loss, generator_adversarial_loss, information_terms
+from infogan_hub import (
+    LatentSpec,
+    categorical_prior_loss,
+    categorical_prior_matching_loss,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+    information_terms,
+)
 from infogan_hub.latent import QOutput
 
 
@@ -134,3 +141,44 @@ def test_with_a_prior_the_consistency_asks_the_marginals_to_follow_it_not_to_be_
     assert categorical_consistency_loss(follows, follows) > categorical_consistency_loss(even, even)  # IIC alone prefers even sizes
     with pytest.raises(ValueError, match=r"prior must have shape \(10,\)"):
         categorical_consistency_loss(even, even, prior=torch.full((9,), 1 / 9))
+
+
+def test_the_prior_loss_moves_probability_from_categories_d_rejects_to_ones_it_accepts():
+    logits = torch.zeros(3, requires_grad=True)
+    categories = torch.tensor([0, 0, 1, 1, 2, 2])
+    # D rejects category 0's fakes (loss 3), accepts category 2's (loss 1); category 1 is average.
+    sample_losses = torch.tensor([3.0, 3.0, 2.0, 2.0, 1.0, 1.0])
+    loss = categorical_prior_loss(logits.softmax(dim=0), categories, sample_losses)
+    assert loss.item() == pytest.approx(2.0)  # sum_k prior_k * mean loss of category k
+    loss.backward()
+    assert logits.grad[0] > 0 and logits.grad[2] < 0 and logits.grad[1].abs() < 1e-7  # descent: 0 falls, 2 rises
+
+
+def test_a_category_absent_from_the_batch_is_not_pushed_and_losses_are_not_trained_through():
+    logits = torch.zeros(3, requires_grad=True)
+    sample_losses = torch.tensor([3.0, 1.0], requires_grad=True)
+    categorical_prior_loss(logits.softmax(dim=0), torch.tensor([0, 1]), sample_losses).backward()
+    assert logits.grad[2].abs() < 1e-7
+    assert sample_losses.grad is None, "the term trains the prior only, not G through the losses"
+    with pytest.raises(ValueError, match="the same shape"):
+        categorical_prior_loss(logits.softmax(dim=0), torch.tensor([0, 1, 2]), torch.ones(2))
+
+
+def test_per_sample_generator_losses_average_to_the_reduced_one():
+    logits = torch.tensor([-2.0, 0.0, 3.0])
+    for kind in ("non_saturating", "minimax"):
+        per_sample = generator_adversarial_loss(logits, kind, reduction="none")
+        assert per_sample.shape == (3,) and per_sample.mean().item() == pytest.approx(generator_adversarial_loss(logits, kind).item())
+
+
+def test_the_matching_loss_is_least_when_the_prior_equals_q_s_share_of_real_images():
+    real_logits = torch.log(torch.tensor([[0.7, 0.2, 0.1]] * 4))  # Q puts 70% of the real images in category 0
+    logits = torch.zeros(3, requires_grad=True)
+    optimizer = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(300):
+        optimizer.zero_grad()
+        categorical_prior_matching_loss(logits.softmax(dim=0), real_logits).backward()
+        optimizer.step()
+    assert torch.allclose(logits.softmax(dim=0), torch.tensor([0.7, 0.2, 0.1]), atol=1e-3)
+    with pytest.raises(ValueError, match="one logit per category"):
+        categorical_prior_matching_loss(logits.softmax(dim=0), torch.zeros(4, 5))

@@ -162,6 +162,12 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
     for argument, value in (("--continuous_warmup_steps", "-5"), ("--consistency_weight", "-1"), ("--consistency_stroke_width", "-1")):
         with pytest.raises(SystemExit, match=f"{argument} must be 0 \\(off\\) or positive, got {value}"):
             train.parse_args(["--preset", "mnist", argument, value])
+    with pytest.raises(SystemExit, match="--prior_loss_weight must be 0 \\(off\\) or positive, got -1.0"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_loss_weight", "-1"])
+    with pytest.raises(SystemExit, match="--prior_matching_weight must be 0 \\(off\\) or positive, got -2.0"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_matching_weight", "-2"])
+    with pytest.raises(SystemExit, match="--learning_rate_prior must be positive, got 0.0"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--learning_rate_prior", "0"])
     with pytest.raises(SystemExit, match="--gumbel_temperature must be positive, got 0.0"):
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--gumbel_temperature", "0"])
     with pytest.raises(SystemExit, match="needs a categorical code"):

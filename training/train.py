@@ -31,6 +31,8 @@ from infogan_hub import (
     InfoGANPipeline,
     LatentSpec,
     categorical_consistency_loss,
+    categorical_prior_loss,
+    categorical_prior_matching_loss,
     continuous_warmup_factor,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
@@ -84,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the categorical codes' class probabilities: uniform, or learned with the generator (for imbalanced data)")
     latent.add_argument("--gumbel_temperature", type=float, default=0.1,
                         help="temperature of the Gumbel-softmax samples through which a learned prior is trained")
+    latent.add_argument("--prior_loss_weight", type=float, default=1.0,
+                        help="weight of the exact expected generator loss over a learned prior's categories (losses.categorical_prior_loss); 0: the Gumbel-softmax path alone, as in Elastic-InfoGAN")
+    latent.add_argument("--prior_matching_weight", type=float, default=0.0,
+                        help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
+    latent.add_argument("--learning_rate_prior", type=float, default=None,
+                        help="Adam's learning rate for a learned prior's logits (default: --learning_rate_generator)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--image_size", type=int)
@@ -147,6 +155,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"Preset {preset_path} leaves {missing} unset; give them on the command line.")
     if not args.gumbel_temperature > 0:
         raise SystemExit(f"--gumbel_temperature must be positive, got {args.gumbel_temperature}.")
+    if args.prior_loss_weight < 0:
+        raise SystemExit(f"--prior_loss_weight must be 0 (off) or positive, got {args.prior_loss_weight}.")
+    if args.prior_matching_weight < 0:
+        raise SystemExit(f"--prior_matching_weight must be 0 (off) or positive, got {args.prior_matching_weight}.")
+    if args.learning_rate_prior is not None and not args.learning_rate_prior > 0:
+        raise SystemExit(f"--learning_rate_prior must be positive, got {args.learning_rate_prior}.")
     if args.categorical_prior == "learned" and not args.categorical_codes:
         raise SystemExit("--categorical_prior learned needs a categorical code (--categorical_codes) to learn the prior of.")
     if args.continuous_warmup_steps < 0:
@@ -313,7 +327,12 @@ def main(argv: list[str] | None = None) -> None:
     set_seed(args.seed)  # the same initial weights on every process
     image_generator, discriminator = build_models(args)
     spec = image_generator.latent_spec
-    generator_optimizer = torch.optim.Adam(image_generator.parameters(), args.learning_rate_generator, betas=(args.adam_beta1, args.adam_beta2))
+    # A learned prior is ten numbers moved by a noisy signal: it gets its own learning rate.
+    prior_parameters = [image_generator.categorical_prior_logits] if spec.categorical_prior == "learned" else []
+    generator_parameters = [{"params": [p for p in image_generator.parameters() if all(p is not q for q in prior_parameters)]}]
+    if prior_parameters:
+        generator_parameters.append({"params": prior_parameters, "lr": args.learning_rate_prior or args.learning_rate_generator})
+    generator_optimizer = torch.optim.Adam(generator_parameters, args.learning_rate_generator, betas=(args.adam_beta1, args.adam_beta2))
     discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), args.learning_rate_discriminator, betas=(args.adam_beta1, args.adam_beta2))
 
     with accelerator.main_process_first():
@@ -473,7 +492,20 @@ def main(argv: list[str] | None = None) -> None:
         # information term still enters with weight 0, so DDP sees the Q head used.
         output = discriminator(fake)
         terms = information_terms(spec, spec.split_q_output(output.q_output), latents, categorical_probabilities=prior)
-        generator_loss = generator_adversarial_loss(output.logits.float(), args.adversarial_loss) + terms.loss(**generator_weights)
+        sample_losses = generator_adversarial_loss(output.logits.float(), args.adversarial_loss, reduction="none")
+        generator_loss = sample_losses.mean() + terms.loss(**generator_weights)
+        if prior is not None and args.prior_loss_weight:  # each category's probability follows D's verdict on its fakes
+            learned_prior = accelerator.unwrap_model(image_generator).categorical_prior()
+            generator_loss = generator_loss + args.prior_loss_weight * sum(
+                categorical_prior_loss(probabilities, latents.categorical[:, index], sample_losses)
+                for index, probabilities in enumerate(learned_prior)
+            )
+        if prior is not None and args.prior_matching_weight:  # and the share of real images Q puts in it
+            learned_prior = accelerator.unwrap_model(image_generator).categorical_prior()
+            real_logits = spec.split_q_output(real_output.q_output).categorical_logits
+            generator_loss = generator_loss + args.prior_matching_weight * sum(
+                categorical_prior_matching_loss(probabilities, logits) for probabilities, logits in zip(learned_prior, real_logits)
+            )
         generator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(generator_loss)
         generator_optimizer.step()

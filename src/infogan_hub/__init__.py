@@ -15,6 +15,8 @@ from .latent import LatentBatch, LatentSpec, QOutput
 from .losses import (
     InformationTerms,
     categorical_consistency_loss,
+    categorical_prior_loss,
+    categorical_prior_matching_loss,
     continuous_warmup_factor,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
@@ -49,6 +51,8 @@ __all__ = [
     "LatentSpec",
     "QOutput",
     "categorical_consistency_loss",
+    "categorical_prior_loss",
+    "categorical_prior_matching_loss",
     "continuous_warmup_factor",
     "discriminator_adversarial_loss",
     "generator_adversarial_loss",

@@ -26,13 +26,52 @@ def discriminator_adversarial_loss(real_logits: torch.Tensor, fake_logits: torch
     )
 
 
-def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
-    """The generator's side: -E[log D(G)] (non-saturating, the usual choice) or E[log(1 - D(G))] (minimax)."""
+def generator_adversarial_loss(fake_logits: torch.Tensor, kind: str = "non_saturating", reduction: str = "mean") -> torch.Tensor:
+    """The generator's side: -E[log D(G)] (non-saturating, the usual choice) or E[log(1 - D(G))] (minimax);
+    `reduction="none"` gives one loss per sample."""
     _check_adversarial_loss(kind)
     if kind == "non_saturating":
-        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction=reduction)
+    return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction=reduction)
 
+
+def categorical_prior_loss(prior: torch.Tensor, categories: torch.Tensor, sample_losses: torch.Tensor) -> torch.Tensor:
+    """E_{c ~ prior}[loss] = sum_k prior_k * mean loss of the fakes drawn with category k, for one code.
+
+    Its gradient in the prior is exact: a category whose fakes D finds less real (a class the
+    generator over-produces) loses probability, one D prefers gains it. The Gumbel-softmax path
+    reaches the prior only through G's input, where a temperature near 0 leaves almost no gradient.
+
+    Args:
+        prior (`torch.Tensor` of shape `(num_categories,)`): the learned class probabilities.
+        categories (`torch.Tensor` of shape `(batch,)`): the category each fake was drawn with.
+        sample_losses (`torch.Tensor` of shape `(batch,)`): each fake's generator loss; detached here.
+    """
+    if categories.shape != sample_losses.shape:
+        raise ValueError(f"categories and sample_losses must have the same shape, got {tuple(categories.shape)} and {tuple(sample_losses.shape)}.")
+    sample_losses = sample_losses.detach().float()
+    totals = torch.zeros_like(prior).index_add(0, categories, sample_losses)
+    counts = torch.zeros_like(prior).index_add(0, categories, torch.ones_like(sample_losses))
+    # A category with no fake in the batch gets the batch mean: no evidence, no push.
+    means = torch.where(counts > 0, totals / counts.clamp_min(1), sample_losses.mean())
+    return (prior * means).sum()
+
+
+
+def categorical_prior_matching_loss(prior: torch.Tensor, real_logits: torch.Tensor) -> torch.Tensor:
+    """Cross entropy of the prior against Q's categories for real images, H(E_x[Q(c|x)], prior), for one code.
+
+    Its minimum is the prior equal to the share of real images Q puts in each category: the
+    M-step of a mixture model, with Q as the E-step (a category Q finds in 2% of the data gets 2%).
+
+    Args:
+        prior (`torch.Tensor` of shape `(num_categories,)`): the learned class probabilities.
+        real_logits (`torch.Tensor` of shape `(batch, num_categories)`): Q's logits for real images; detached here.
+    """
+    if real_logits.shape[1:] != prior.shape:
+        raise ValueError(f"real_logits must have shape (batch, {prior.shape[0]}), one logit per category, got {tuple(real_logits.shape)}.")
+    shares = real_logits.detach().float().softmax(dim=1).mean(dim=0)
+    return -(shares * prior.clamp_min(torch.finfo(torch.float32).eps).log()).sum()
 
 @dataclass
 class InformationTerms:
