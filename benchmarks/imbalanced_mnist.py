@@ -26,11 +26,15 @@ import study as seed_study  # noqa: E402  training/study.py, the runner of every
 RESULTS = REPOSITORY / "benchmarks" / "results" / "imbalanced-mnist.json"
 STEPS = 2811  # as the MNIST seed studies: 3 epochs of 60,000 images at batch 64
 # variant: (preset, extra train.py arguments)
+# "learned" trains the prior by D's verdict on each category's fakes (train.py's default);
+# "learned_gumbel" by the Gumbel-softmax path through G alone, as Elastic-InfoGAN does.
 VARIANTS = {
     "uniform": ("mnist_paper", []),
     "learned": ("mnist_paper", ["--categorical_prior", "learned"]),
     "learned_consistency": ("mnist", ["--categorical_prior", "learned"]),
     "uniform_consistency": ("mnist", []),
+    "learned_gumbel": ("mnist_paper", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--learning_rate_prior", "0.001"]),
+    "learned_gumbel_consistency": ("mnist", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--learning_rate_prior", "0.001"]),
 }
 
 

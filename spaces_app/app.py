@@ -29,6 +29,10 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
 from infogan_hub import InfoGANPipeline, LatentSpec
 from infogan_hub.analyze import ANALYSIS_FILE, categorical_prior_charts
+from infogan_hub.analyze import code_labels as analysis_code_labels
+from infogan_hub.disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
+from infogan_hub.disentanglement import code_labels as disentanglement_code_labels
+from infogan_hub.disentanglement import describe as describe_disentanglement
 from infogan_hub.analyze import describe as describe_analysis
 from infogan_hub.data import class_names
 from infogan_hub.evaluation import RESULTS_FILE, describe_generation
@@ -234,6 +238,9 @@ def describe(model_id: str) -> str:
         for name, code in results.get("clustering", {}).get("codes", {}).items():
             lines.append(f"- {name}: clustering accuracy {100 * code['accuracy']:.1f}% on {results['clustering']['dataset']}")
         lines += [f"- {line}" for line in describe_generation(results)]
+    if disentanglement := read_measurements(model_id, DISENTANGLEMENT_FILE):
+        lines += ["", f"**Disentanglement on ground-truth factors** (`{DISENTANGLEMENT_FILE}`):", ""]
+        lines += [f"- {line}" for line in describe_disentanglement(disentanglement)]
     if analysis := read_measurements(model_id, ANALYSIS_FILE):
         lines += ["", f"**What the continuous codes do** (`{ANALYSIS_FILE}`, within-sample correlations over a -2..2 traversal):", ""]
         lines += [f"- {sentence}" for sentence in describe_analysis(analysis)]
@@ -259,6 +266,16 @@ def category_labels(model_id: str) -> dict[str, dict[int, str]]:
             for code, measured in clustering.get("codes", {}).items()}  # fmt: skip
 
 
+def continuous_labels(model_id: str) -> dict[str, str]:
+    """What each continuous code controls: the ground-truth factor it leads where the model was
+    measured on one (`disentanglement_results.json`), else the MNIST measurement it moves."""
+    if disentanglement := read_measurements(model_id, DISENTANGLEMENT_FILE):
+        return disentanglement_code_labels(disentanglement)
+    if analysis := read_measurements(model_id, ANALYSIS_FILE):
+        return analysis_code_labels(analysis)
+    return {}
+
+
 def control_updates(model_id: str) -> list:
     """Show, label and bound the controls for the model's codes; hide the rest. A category's
     choice reads "4 · digit 7" where the measurements say what it draws; its value stays "4"."""
@@ -270,8 +287,11 @@ def control_updates(model_id: str) -> list:
         named = labels.get(f"categorical_{index}", {})
         choices = [RANDOM, *[(f"{k} · {named[k]}" if k in named else str(k), str(k)) for k in range(spec.categorical_codes[index])]] if visible else [RANDOM]
         updates.append(gr.update(visible=visible, choices=choices, value="0" if visible else RANDOM, label=f"categorical_{index}"))
+    controls = continuous_labels(model_id)
     for index in range(MAX_CONTINUOUS_CODES):
-        updates.append(gr.update(visible=index < spec.continuous_codes, value=0.0, label=f"continuous_{index}"))
+        name = f"continuous_{index}"
+        label = f"{name} · {controls[name]}" if name in controls else name
+        updates.append(gr.update(visible=index < spec.continuous_codes, value=0.0, label=label))
     names = spec.code_names
     updates.append(gr.update(choices=names, value=names[-1] if spec.continuous_codes else names[0]))
     updates.append(gr.update(choices=["(noise samples)", *names], value=names[0] if spec.categorical_codes and spec.continuous_codes else "(noise samples)"))

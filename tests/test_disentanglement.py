@@ -62,3 +62,36 @@ def test_metrics_refuse_mismatched_inputs_with_what_they_need():
     assert constant == {"score": 0.0, "train_score": 0.0, "active_codes": 0}
     with pytest.raises(ValueError, match="one row per image"):
         dci(np.zeros(10), np.zeros((10, 1), dtype=int))
+
+
+def test_the_command_scores_a_saved_pipeline_and_the_card_names_codes_by_factor(tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
+    from infogan_hub.disentanglement import RESULTS_FILE
+    from infogan_hub.hub import build_model_card
+
+    torch.manual_seed(0)
+    architecture = dict(noise_dim=5, categorical_codes=(), continuous_codes=5, continuous_variance="fixed", image_size=64, hidden_dim=32, base_channels=8)
+    pipe = InfoGANPipeline(InfoGANGenerator(**architecture).eval(), InfoGANDiscriminator(**architecture, spectral_norm=True).eval())
+    pipe.save_pretrained(tmp_path)
+    command = [sys.executable, "-m", "infogan_hub.disentanglement", str(tmp_path), "--dataset", "dsprites", "--num_images", "2000", "--num_votes", "100", "--dci_rows", "400"]
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    results = json.loads((tmp_path / RESULTS_FILE).read_text())
+    assert printed.startswith(f"MIG {results['mig']:.3f}, FactorVAE {results['factor_vae']['score']:.3f}")
+    assert results["dataset"] == "dsprites/test" and results["num_images"] == 2000 and results["factor_names"] == list(dsprites.FACTOR_NAMES)
+    assert np.array(results["mutual_information_nats"]).shape == (5, 5) and set(results["codes"]) == {f"continuous_{i}" for i in range(5)}
+    leading = [code for code, entry in results["codes"].items() if entry["leads_factor"]]
+    assert leading, "every factor has a code that shares the most information with it"
+
+    text = build_model_card(tmp_path, "user/dsprites").text
+    assert f"- MIG {results['mig']:.3f}, FactorVAE score" in text
+    entry = results["codes"][leading[0]]
+    label = f"{entry['factor'].replace('_', ' ')}, MIG gap {entry['gap']:.2f}"
+    assert f"### {leading[0]}: {label}" in text and f"Columns: {leading[0]} ({label}) =" in text
+
+    refused = subprocess.run([*command[:4], "--dataset", "mnist"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "mnist has no ground-truth factors" in refused.stderr

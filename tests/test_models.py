@@ -77,3 +77,23 @@ def test_presets_reproduce_the_papers_latent_codes():
     assert specs["svhn"].categorical_codes == (10,) * 4 and specs["svhn"].continuous_codes == 4
     assert specs["celeba"].categorical_codes == (10,) * 10
     assert specs["faces3d"].continuous_codes == 5 and specs["faces3d"].categorical_codes == ()
+    # InfoGAN-CR on dSprites: 5 regularised uniform codes and 5 uniform noise dimensions
+    assert specs["dsprites"] == LatentSpec(5, (), 5, continuous_variance="fixed")
+
+
+def test_spectral_norm_replaces_d_s_batchnorm_bounds_its_layers_and_survives_save_and_load(tmp_path):
+    discriminator = InfoGANDiscriminator(noise_dim=5, categorical_codes=(), continuous_codes=5, image_size=64, base_channels=8, hidden_dim=32, spectral_norm=True)
+    trunk_norms = [m for m in discriminator.trunk.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    assert trunk_norms == [], "InfoGAN-CR's D: spectral norm instead of BatchNorm in the trunk"
+    images = torch.randn(6, 1, 64, 64)
+    discriminator.train()
+    for _ in range(20):  # power iterations settle the estimate of each weight's largest singular value
+        discriminator(images)
+    with torch.no_grad():
+        largest_singular_value = torch.linalg.matrix_norm(discriminator.trunk[0].weight.flatten(1), ord=2).item()
+    assert largest_singular_value == pytest.approx(1.0, abs=0.05)
+    discriminator.eval()
+    expected = discriminator(images).logits
+    discriminator.save_pretrained(tmp_path)
+    loaded = InfoGANDiscriminator.from_pretrained(tmp_path).eval()
+    assert loaded.config.spectral_norm and torch.allclose(loaded(images).logits, expected)

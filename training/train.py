@@ -90,8 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="weight of the exact expected generator loss over a learned prior's categories (losses.categorical_prior_loss); 0: the Gumbel-softmax path alone, as in Elastic-InfoGAN")
     latent.add_argument("--prior_matching_weight", type=float, default=0.0,
                         help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
-    latent.add_argument("--learning_rate_prior", type=float, default=None,
-                        help="Adam's learning rate for a learned prior's logits (default: --learning_rate_generator)")
+    latent.add_argument("--learning_rate_prior", type=float, default=0.005,
+                        help="Adam's learning rate for a learned prior's logits (ten numbers moved by a noisy signal: five times G's)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--image_size", type=int)
@@ -99,6 +99,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--hidden_dim", type=int)
     model.add_argument("--base_channels", type=int)
     model.add_argument("--q_hidden_dim", type=int, default=128)
+    model.add_argument("--spectral_norm", action=argparse.BooleanOptionalAction, default=False,
+                       help="spectral normalisation instead of BatchNorm in D's trunk and real/fake head (InfoGAN-CR's D)")
 
     training = parser.add_argument_group("training")
     training.add_argument("--output_dir", type=Path, default=Path("output/infogan-mnist"))
@@ -159,7 +161,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--prior_loss_weight must be 0 (off) or positive, got {args.prior_loss_weight}.")
     if args.prior_matching_weight < 0:
         raise SystemExit(f"--prior_matching_weight must be 0 (off) or positive, got {args.prior_matching_weight}.")
-    if args.learning_rate_prior is not None and not args.learning_rate_prior > 0:
+    if not args.learning_rate_prior > 0:
         raise SystemExit(f"--learning_rate_prior must be positive, got {args.learning_rate_prior}.")
     if args.categorical_prior == "learned" and not args.categorical_codes:
         raise SystemExit("--categorical_prior learned needs a categorical code (--categorical_codes) to learn the prior of.")
@@ -189,7 +191,7 @@ def build_models(args: argparse.Namespace) -> tuple[InfoGANGenerator, InfoGANDis
     architecture = dict(image_size=args.image_size, channels=args.channels, hidden_dim=args.hidden_dim, base_channels=args.base_channels)
     return (
         InfoGANGenerator(**spec.to_config(), **architecture),
-        InfoGANDiscriminator(**spec.to_config(), **architecture, q_hidden_dim=args.q_hidden_dim),
+        InfoGANDiscriminator(**spec.to_config(), **architecture, q_hidden_dim=args.q_hidden_dim, spectral_norm=args.spectral_norm),
     )
 
 
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     prior_parameters = [image_generator.categorical_prior_logits] if spec.categorical_prior == "learned" else []
     generator_parameters = [{"params": [p for p in image_generator.parameters() if all(p is not q for q in prior_parameters)]}]
     if prior_parameters:
-        generator_parameters.append({"params": prior_parameters, "lr": args.learning_rate_prior or args.learning_rate_generator})
+        generator_parameters.append({"params": prior_parameters, "lr": args.learning_rate_prior})
     generator_optimizer = torch.optim.Adam(generator_parameters, args.learning_rate_generator, betas=(args.adam_beta1, args.adam_beta2))
     discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), args.learning_rate_discriminator, betas=(args.adam_beta1, args.adam_beta2))
 

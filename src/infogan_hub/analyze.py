@@ -127,6 +127,11 @@ def describe(analysis: dict) -> list[str]:
     return sentences
 
 
+def code_labels(analysis: dict) -> dict[str, str]:
+    """Each continuous code named by the measurement it moves most: {"continuous_0": "slant, r = +0.93"}."""
+    return {name: f"{code['controls'].replace('_', ' ')}, r = {code['correlations'][code['controls']]:+.2f}" for name, code in analysis["codes"].items()}
+
+
 def read_lower_bounds(run_dir: Path, code: str) -> tuple[list[int], list[float]]:
     """L_I of `code` at each logged step of a training run, from its metrics file."""
     bounds = {}

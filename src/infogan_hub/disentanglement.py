@@ -213,6 +213,26 @@ def evaluate_disentanglement(output_dir: Path, dataset_name: str, num_images: in
     return results
 
 
+def code_labels(results: dict) -> dict[str, str]:
+    """Each code that leads a factor named by it, with its gap: {"continuous_2": "position x, MIG gap 0.41"}."""
+    return {code: f"{entry['factor'].replace('_', ' ')}, MIG gap {entry['gap']:.2f}" for code, entry in results["codes"].items() if entry["leads_factor"]}
+
+
+def describe(results: dict) -> list[str]:
+    """Lines for the card and the Space: the metrics, then what each code controls."""
+    lines = [
+        f"MIG {results['mig']:.3f}, FactorVAE score {results['factor_vae']['score']:.3f}, DCI disentanglement "
+        f"{results['dci']['disentanglement']:.3f} / completeness {results['dci']['completeness']:.3f} / informativeness "
+        f"{results['dci']['informativeness']:.3f} (Q's codes of {results['num_images']} {results.get('dataset', '')} images)"
+    ]
+    for code, entry in results["codes"].items():
+        if entry["leads_factor"]:
+            lines.append(f"{code} controls {entry['factor'].replace('_', ' ')} (normalised information {entry['information']:.2f}, MIG gap {entry['gap']:.2f})")
+        else:
+            lines.append(f"{code} leads no factor (most information with {entry['factor'].replace('_', ' ')}: {entry['information']:.2f})")
+    return lines
+
+
 def summary_line(results: dict) -> str:
     named = ", ".join(
         f"{code} controls {entry['factor']}" + (f" (gap {entry['gap']:.2f})" if entry["leads_factor"] else " (not the lead code)")

@@ -20,7 +20,11 @@ import torch
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 
 from .analyze import ANALYSIS_FILE, LOWER_BOUND_FIGURE, categorical_prior_charts
+from .analyze import code_labels as analysis_code_labels
 from .analyze import describe as describe_analysis
+from .disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
+from .disentanglement import code_labels as disentanglement_code_labels
+from .disentanglement import describe as describe_disentanglement
 from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation
 from .pipeline import InfoGANPipeline
 
@@ -44,8 +48,20 @@ def _read_json(path: Path) -> Optional[dict]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0) -> list[dict]:
-    """One traversal grid per code (the paper's Figure 2), saved under `images/`."""
+def code_labels(output_dir: Path) -> dict[str, str]:
+    """What each code controls, from the folder's measurements: the ground-truth factor it leads
+    (`disentanglement_results.json`), else the MNIST measurement it moves (`analysis_results.json`)."""
+    if disentanglement := _read_json(Path(output_dir) / DISENTANGLEMENT_FILE):
+        return disentanglement_code_labels(disentanglement)
+    if analysis := _read_json(Path(output_dir) / ANALYSIS_FILE):
+        return analysis_code_labels(analysis)
+    return {}
+
+
+def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0, labels: Optional[dict[str, str]] = None) -> list[dict]:
+    """One traversal grid per code (the paper's Figure 2), saved under `images/`; `labels` name
+    what a code controls in its caption."""
+    labels = labels or {}
     spec = pipe.latent_spec
     (output_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
     row_code = spec.code_names[0] if spec.categorical_codes else None
@@ -57,7 +73,8 @@ def save_traversal_images(pipe: InfoGANPipeline, output_dir: Path, seed: int = 0
         traversal.grid.save(output_dir / path)
         columns = ", ".join(f"{value:g}" for value in traversal.column_values)
         rows_text = f"rows: {rows} = 0..{len(traversal.row_values) - 1}" if rows else "rows: different noise and other codes"
-        saved.append({"code": code, "path": path, "caption": f"Columns: {code} = {columns}; {rows_text}. Fixed seed {seed}."})
+        named = f" ({labels[code]})" if code in labels else ""
+        saved.append({"code": code, "label": labels.get(code), "path": path, "caption": f"Columns: {code}{named} = {columns}; {rows_text}. Fixed seed {seed}."})
     return saved
 
 
@@ -134,6 +151,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
     analysis = _read_json(output_dir / ANALYSIS_FILE)
     training = _read_json(output_dir / TRAINING_CONFIG_FILE) or {}
     study = _read_json(output_dir / STUDY_FILE)
+    disentanglement = _read_json(output_dir / DISENTANGLEMENT_FILE)
     dataset = training.get("dataset", "unknown")
 
     eval_results, evaluation_lines = [], []
@@ -180,12 +198,13 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         example_call=", ".join(example),
         first_code=spec.code_names[0],
         latent_rows=latent_rows,
-        traversal_images=save_traversal_images(pipe, output_dir),
+        traversal_images=save_traversal_images(pipe, output_dir, labels=code_labels(output_dir)),
         prior_charts=save_prior_charts(pipe, results, output_dir),
         evaluation_lines=evaluation_lines,
         evaluation_step=(results or {}).get("step"),
         num_samples=(results or {}).get("num_samples"),
         analysis_lines=describe_analysis(analysis) if analysis else [],
+        disentanglement_lines=describe_disentanglement(disentanglement) if disentanglement else [],
         lower_bound_image=LOWER_BOUND_FIGURE if (output_dir / LOWER_BOUND_FIGURE).is_file() else None,
         logging_steps=training.get("logging_steps"),
         command=training.get("command"),
@@ -245,7 +264,7 @@ def push_to_hub(
         revision=revision,
         commit_message=message,
         allow_patterns=["model_index.json", "*/config.json", "*/*.safetensors", "README.md", f"{IMAGES_DIR}/*.png",
-                        RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, STUDY_FILE],  # fmt: skip
+                        RESULTS_FILE, ANALYSIS_FILE, DISENTANGLEMENT_FILE, TRAINING_CONFIG_FILE, STUDY_FILE],  # fmt: skip
     )
     api.create_branch(repo_id, branch=REMOTE_CODE_BRANCH, exist_ok=True)
     with tempfile.TemporaryDirectory() as staging:
@@ -286,7 +305,7 @@ def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = tor
     the L_I figure, without checkpoints, logs or samples (what is bundled or published)."""
     output_dir, target_dir = Path(output_dir), Path(target_dir)
     InfoGANPipeline.from_pretrained(output_dir, dtype=dtype).save_pretrained(target_dir)
-    for name in (RESULTS_FILE, ANALYSIS_FILE, TRAINING_CONFIG_FILE, METRICS_FILE, LOWER_BOUND_FIGURE, STUDY_FILE):
+    for name in (RESULTS_FILE, ANALYSIS_FILE, DISENTANGLEMENT_FILE, TRAINING_CONFIG_FILE, METRICS_FILE, LOWER_BOUND_FIGURE, STUDY_FILE):
         if (output_dir / name).is_file():
             (target_dir / name).parent.mkdir(exist_ok=True)
             (target_dir / name).write_bytes((output_dir / name).read_bytes())

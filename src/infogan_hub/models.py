@@ -138,6 +138,9 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
             one has twice as many.
         q_hidden_dim (`int`, defaults to 128): width of the Q head's hidden layer.
         leaky_relu_slope (`float`, defaults to 0.1): slope of the leaky ReLUs, as in the paper.
+        spectral_norm (`bool`, defaults to `False`): spectral normalisation (Miyato et al. 2018) on the
+            trunk's and the real/fake head's layers instead of BatchNorm, as InfoGAN-CR's
+            discriminator; Q's head keeps its BatchNorm.
     """
 
     @register_to_config
@@ -156,22 +159,27 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         q_hidden_dim: int = 128,
         leaky_relu_slope: float = 0.1,
         categorical_prior: str = "uniform",
+        spectral_norm: bool = False,
     ):
         super().__init__()
         self.latent_spec = LatentSpec.from_config(self.config)
         initial_size, widths = _feature_map_plan(image_size, channels, base_channels)
         widths = widths[::-1]  # the discriminator narrows the image as the generator widened it
+        normalised = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda layer: layer)
 
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(leaky_relu_slope, True)]
+        def normalisation(kind: type, width: int) -> list[nn.Module]:
+            return [] if spectral_norm else [kind(width)]
+
+        layers: list[nn.Module] = [normalised(nn.Conv2d(channels, widths[0], 4, 2, 1)), nn.LeakyReLU(leaky_relu_slope, True)]
         for width_in, width_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(width_in, width_out, 4, 2, 1), nn.BatchNorm2d(width_out), nn.LeakyReLU(leaky_relu_slope, True)]
+            layers += [normalised(nn.Conv2d(width_in, width_out, 4, 2, 1)), *normalisation(nn.BatchNorm2d, width_out), nn.LeakyReLU(leaky_relu_slope, True)]
         layers.append(nn.Flatten())
         features = widths[-1] * initial_size**2
         if hidden_dim:
-            layers += [nn.Linear(features, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.LeakyReLU(leaky_relu_slope, True)]
+            layers += [normalised(nn.Linear(features, hidden_dim)), *normalisation(nn.BatchNorm1d, hidden_dim), nn.LeakyReLU(leaky_relu_slope, True)]
             features = hidden_dim
         self.trunk = nn.Sequential(*layers)
-        self.real_fake_head = nn.Linear(features, 1)
+        self.real_fake_head = normalised(nn.Linear(features, 1))
         self.q_head = nn.Sequential(
             nn.Linear(features, q_hidden_dim),
             nn.BatchNorm1d(q_hidden_dim),
