@@ -64,34 +64,40 @@ def test_metrics_refuse_mismatched_inputs_with_what_they_need():
         dci(np.zeros(10), np.zeros((10, 1), dtype=int))
 
 
-def test_the_command_scores_a_saved_pipeline_and_the_card_names_codes_by_factor(tmp_path):
+def test_a_trained_dsprites_run_is_scored_named_in_its_card_and_tabled_beside_infogan_cr(tmp_path):
     import subprocess
     import sys
 
-    import torch
-
-    from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
     from infogan_hub.disentanglement import RESULTS_FILE
     from infogan_hub.hub import build_model_card
 
-    torch.manual_seed(0)
-    architecture = dict(noise_dim=5, categorical_codes=(), continuous_codes=5, continuous_variance="fixed", image_size=64, hidden_dim=32, base_channels=8)
-    pipe = InfoGANPipeline(InfoGANGenerator(**architecture).eval(), InfoGANDiscriminator(**architecture, spectral_norm=True).eval())
-    pipe.save_pretrained(tmp_path)
-    command = [sys.executable, "-m", "infogan_hub.disentanglement", str(tmp_path), "--dataset", "dsprites", "--num_images", "2000", "--num_votes", "100", "--dci_rows", "400"]
+    from .conftest import REPOSITORY
+    from .test_train import launch
+
+    run = tmp_path / "run"
+    launch(run, "--preset", "dsprites", "--max_train_steps", "4", "--eval_num_samples", "200", "--sample_steps", "0")
+    command = [sys.executable, "-m", "infogan_hub.disentanglement", str(run), "--dataset", "dsprites", "--num_images", "2000", "--num_votes", "100", "--dci_rows", "400"]
     printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    results = json.loads((tmp_path / RESULTS_FILE).read_text())
+    results = json.loads((run / RESULTS_FILE).read_text())
     assert printed.startswith(f"MIG {results['mig']:.3f}, FactorVAE {results['factor_vae']['score']:.3f}")
     assert results["dataset"] == "dsprites/test" and results["num_images"] == 2000 and results["factor_names"] == list(dsprites.FACTOR_NAMES)
     assert np.array(results["mutual_information_nats"]).shape == (5, 5) and set(results["codes"]) == {f"continuous_{i}" for i in range(5)}
     leading = [code for code, entry in results["codes"].items() if entry["leads_factor"]]
     assert leading, "every factor has a code that shares the most information with it"
 
-    text = build_model_card(tmp_path, "user/dsprites").text
+    text = build_model_card(run, "user/dsprites").text
     assert f"- MIG {results['mig']:.3f}, FactorVAE score" in text
     entry = results["codes"][leading[0]]
     label = f"{entry['factor'].replace('_', ' ')}, MIG gap {entry['gap']:.2f}"
     assert f"### {leading[0]}: {label}" in text and f"Columns: {leading[0]} ({label}) =" in text
+
+    table = tmp_path / "dsprites.json"
+    printed = subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / "dsprites.py"), "--runs", str(run), "--results", str(table)],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    benchmark = json.loads(table.read_text())
+    assert benchmark["runs"][0]["steps"] == 4 and benchmark["runs"][0]["mig"] == results["mig"] and benchmark["runs"][0]["spectral_norm"] is True
+    assert "| InfoGAN-CR (published) | 50 | 28 epochs (322,560 steps) | 0.88 | 0.37 | |" in printed
+    assert "| InfoGAN, `dsprites` preset (ours, CPU) | 1 | 4 steps (0.0% of it) |" in printed
 
     refused = subprocess.run([*command[:4], "--dataset", "mnist"], capture_output=True, text=True)
     assert refused.returncode != 0 and "mnist has no ground-truth factors" in refused.stderr

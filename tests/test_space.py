@@ -201,3 +201,28 @@ def test_a_learned_prior_is_listed_and_charted_and_a_uniform_one_is_not(client, 
     summary, chart, *updates = client.predict(str(model_dir), api_name="/load_model")
     assert "| categorical_0 | categorical | uniform | 10 |" in summary and "Learned prior" not in summary
     assert not chart["visible"] and chart["value"] is None
+
+
+def test_continuous_sliders_are_named_by_the_factor_they_lead_or_else_the_measurement_they_move(client, model_dir, tmp_path):
+    import shutil
+
+    from infogan_hub import dsprites
+    from infogan_hub.disentanglement import RESULTS_FILE, disentanglement_scores
+
+    # model_dir has the MNIST measurements (analysis_results.json): sliders say which one each code moves
+    analysis = json.loads((model_dir / ANALYSIS_FILE).read_text())
+    summary, chart, *updates = client.predict(str(model_dir), api_name="/load_model")
+    sliders = updates[10:12]
+    first = analysis["codes"]["continuous_0"]
+    assert sliders[0]["label"] == f"continuous_0 · {first['controls'].replace('_', ' ')}, r = {first['correlations'][first['controls']]:+.2f}"
+
+    # measured on ground-truth factors, the factor wins: continuous_0 holds position x here
+    shutil.copytree(model_dir, tmp_path / "model")
+    factors = dsprites.factor_indices(np.random.default_rng(0).choice(dsprites.NUM_IMAGES, 2000, replace=False))
+    codes = np.stack([factors[:, 3] + np.random.default_rng(1).normal(0, 0.1, 2000), np.random.default_rng(2).normal(size=2000)], axis=1)
+    results = disentanglement_scores(codes, factors, ["continuous_0", "continuous_1"], dsprites.FACTOR_NAMES, num_votes=50, dci_rows=300)
+    (tmp_path / "model" / RESULTS_FILE).write_text(json.dumps(results))
+    summary, chart, *updates = client.predict(str(tmp_path / "model"), api_name="/load_model")
+    gap = results["codes"]["continuous_0"]["gap"]
+    assert updates[10]["label"] == f"continuous_0 · position x, MIG gap {gap:.2f}" and gap > 0.5
+    assert "**Disentanglement on ground-truth factors**" in summary and "- continuous_0 controls position x" in summary
