@@ -10,7 +10,9 @@ ones the model has, so the endpoints keep one signature whichever model is loade
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -80,10 +82,26 @@ def _noise_generator(seed: Any) -> torch.Generator:
     return torch.Generator().manual_seed(_check_int("seed", seed, 0, 2**31 - 1))
 
 
+def _as_number(value: Any) -> float:
+    """`value` as a float; NaN for what is not a number (None, "abc"), which every range check refuses."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    if value is None or float(value) != int(float(value)) or not low <= int(float(value)) <= high:
+    number = _as_number(value)
+    if not (math.isfinite(number) and number.is_integer() and low <= number <= high):
         raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
-    return int(float(value))
+    return int(number)
+
+
+def _check_float(name: str, value: Any, low: float, high: float) -> float:
+    number = _as_number(value)
+    if not low <= number <= high:  # also false for NaN
+        raise gr.Error(f"{name} must be a number from {low} to {high}, got {value!r}.")
+    return number
 
 
 def _codes_from_controls(spec: LatentSpec, controls: list[Any]) -> tuple[list[Optional[int]], list[float]]:
@@ -92,14 +110,21 @@ def _codes_from_controls(spec: LatentSpec, controls: list[Any]) -> tuple[list[Op
     for index, size in enumerate(spec.categorical_codes):
         value = categorical_controls[index]
         categorical.append(None if value in (None, RANDOM) else _check_int(f"categorical_{index}", value, 0, size - 1))
-    continuous = []
-    low, high = TRAVERSAL_CONTINUOUS_RANGE
-    for index in range(spec.continuous_codes):
-        value = float(continuous_controls[index])
-        if not low <= value <= high:
-            raise gr.Error(f"continuous_{index} must lie in {low}..{high}, got {value}.")
-        continuous.append(value)
+    continuous = [_check_float(f"continuous_{index}", continuous_controls[index], *TRAVERSAL_CONTINUOUS_RANGE) for index in range(spec.continuous_codes)]
     return categorical, continuous
+
+
+def _named(function, names: list[str]):
+    """`function(*values)` with a signature naming each value, so the API shows (and accepts as
+    keywords) `categorical_0`, `continuous_1`, ... instead of `param_4`."""
+
+    @functools.wraps(function)
+    def named(*args: Any, **kwargs: Any):
+        return function(*args, *(kwargs[name] for name in names[len(args) :]))
+
+    named.__signature__ = inspect.Signature([inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names])
+    named.__annotations__ = {}
+    return named
 
 
 def generate(model_id: str, seed: float, rows: float, columns: float, *controls: Any) -> PIL.Image.Image:
@@ -123,6 +148,7 @@ def traverse(model_id: str, code: str, row_code: str, low: float, high: float, s
     if code not in pipe.latent_spec.code_names:
         raise gr.Error(f"Choose a code of this model: {pipe.latent_spec.code_names}.")
     steps = _check_int("steps", steps, 2, MAX_TRAVERSAL_STEPS)
+    low, high = _as_number(low), _as_number(high)
     if not (TRAVERSAL_CONTINUOUS_RANGE[0] <= low < high <= TRAVERSAL_CONTINUOUS_RANGE[1]):
         raise gr.Error(f"The range must satisfy {TRAVERSAL_CONTINUOUS_RANGE[0]} <= low < high <= {TRAVERSAL_CONTINUOUS_RANGE[1]}.")
     row_code = None if row_code in (None, "", "(noise samples)") else row_code
@@ -181,6 +207,12 @@ def encode(model_id: str, image: Any, seed: float):
         image = image.get("composite")
     if image is None:
         raise gr.Error("Draw or upload an image first.")
+    if isinstance(image, (str, Path)):  # an uploaded file: only an image may pass
+        try:
+            with PIL.Image.open(image) as opened:
+                image = opened.copy()
+        except (PIL.UnidentifiedImageError, OSError) as error:
+            raise gr.Error(f"{Path(image).name} is not an image this app can read; upload a PNG, JPEG, BMP, GIF or WebP file.") from error
     if not isinstance(image, PIL.Image.Image):
         image = PIL.Image.fromarray(np.asarray(image))
     if max(image.size) > 4096:
@@ -352,7 +384,8 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=1):
                     sketch = gr.Sketchpad(label="draw a digit", type="pil", image_mode="RGBA", canvas_size=(280, 280))
-                    upload = gr.Image(label="or upload an image", type="pil")
+                    # a file, not an Image component: an upload that is not an image reaches `encode`, which says so
+                    upload = gr.File(label="or upload an image", file_types=["image"], type="filepath")
                     encode_button = gr.Button("Encode", variant="primary")
                 with gr.Column(scale=2):
                     seen = gr.Image(label="what Q sees", type="pil", format="png")
@@ -363,20 +396,24 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         controls = [*categorical_controls, *continuous_controls]
         generate_inputs = [model_box, seed, rows, columns, *controls]
         load_outputs = [*controls, traverse_code, traverse_row_code]
+        traversal_outputs = [traversal_grid, traversal_gif, traversal_files]
+        control_names = [f"categorical_{i}" for i in range(MAX_CATEGORICAL_CODES)] + [f"continuous_{i}" for i in range(MAX_CONTINUOUS_CODES)]
 
         def load(model: str):
             updates = control_updates(model)
             values = [update["value"] for update in updates[: len(controls)]]  # what the controls are reset to
-            return [describe(model), prior_plot(model), *updates, generate(model, 0, GRID_ROWS, GRID_COLUMNS, *values)]
+            code, row_code = updates[-2]["value"], updates[-1]["value"]  # the Traverse tab opens on the model's default traversal
+            return [describe(model), prior_plot(model), *updates, generate(model, 0, GRID_ROWS, GRID_COLUMNS, *values),
+                    *traverse(model, code, row_code, *TRAVERSAL_CONTINUOUS_RANGE, 9, 0)]  # fmt: skip
 
-        load_event = dict(fn=load, inputs=model_box, outputs=[summary, prior_chart, *load_outputs, generated])
+        load_event = dict(fn=load, inputs=model_box, outputs=[summary, prior_chart, *load_outputs, generated, *traversal_outputs])
         demo.load(**load_event, api_name=False)
         load_button.click(**load_event, api_name="load_model")
         gr.on([control.change for control in controls] + [seed.change, rows.release, columns.release],
-              generate, generate_inputs, generated, api_name="generate", trigger_mode="always_last")  # fmt: skip
+              _named(generate, ["model_id", "seed", "rows", "columns", *control_names]), generate_inputs, generated,
+              api_name="generate", trigger_mode="always_last")  # fmt: skip
         reroll.click(lambda: int(np.random.default_rng().integers(0, 2**31 - 1)), None, seed, api_name=False)
-        traverse_button.click(traverse, [model_box, traverse_code, traverse_row_code, low, high, steps, seed],
-                              [traversal_grid, traversal_gif, traversal_files], api_name="traverse")  # fmt: skip
+        traverse_button.click(traverse, [model_box, traverse_code, traverse_row_code, low, high, steps, seed], traversal_outputs, api_name="traverse")
 
         def encode_either(model: str, drawn: Any, uploaded: Any, noise_seed: float):
             has_drawing = isinstance(drawn, dict) and drawn.get("composite") is not None and np.asarray(drawn["composite"]).any()

@@ -226,3 +226,38 @@ def test_continuous_sliders_are_named_by_the_factor_they_lead_or_else_the_measur
     gap = results["codes"]["continuous_0"]["gap"]
     assert updates[10]["label"] == f"continuous_0 · position x, MIG gap {gap:.2f}" and gap > 0.5
     assert "**Disentanglement on ground-truth factors**" in summary and "- continuous_0 controls position x" in summary
+
+
+def test_the_generate_endpoint_names_its_parameters_and_takes_them_by_name(client, model_dir):
+    parameters = [p["parameter_name"] for p in client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]["parameters"]]
+    assert parameters == ["model_id", "seed", "rows", "columns", *[f"categorical_{i}" for i in range(10)], *[f"continuous_{i}" for i in range(10)]]
+    by_position = client.predict(str(model_dir), 3, 1, 2, *_controls("4", 0.5), api_name="/generate")
+    controls = dict(zip(parameters[4:], _controls("4", 0.5)))
+    by_name = client.predict(model_id=str(model_dir), seed=3, rows=1, columns=2, **controls, api_name="/generate")
+    assert np.array_equal(np.asarray(Image.open(by_position)), np.asarray(Image.open(by_name)))
+
+
+@pytest.mark.parametrize(
+    "categorical, continuous, message",
+    [
+        ("abc", 0.0, "categorical_0 must be a whole number from 0 to 9, got 'abc'"),
+        ("2.5", 0.0, "categorical_0 must be a whole number from 0 to 9, got '2.5'"),
+        ("-1", 0.0, "categorical_0 must be a whole number from 0 to 9, got '-1'"),
+    ],
+)
+def test_values_that_are_not_numbers_get_what_is_allowed(client, model_dir, categorical, continuous, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(str(model_dir), 3, 1, 1, *_controls(categorical, continuous), api_name="/generate")
+
+
+def test_an_upload_that_is_not_an_image_is_refused_with_what_is_accepted(client, model_dir, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image at all")
+    with pytest.raises(Exception, match="notes.png is not an image this app can read; upload a PNG, JPEG"):
+        client.predict(str(model_dir), None, handle_file(str(text)), 0, api_name="/encode")
+
+
+def test_loading_a_model_opens_the_traverse_tab_on_a_traversal(client, model_dir):
+    *_, grid, gif, files = client.predict(str(model_dir), api_name="/load_model")
+    # the default: continuous_1 across 9 columns, categorical_0's 10 categories down the rows
+    assert Image.open(grid).size == (9 * CELL + 6, 10 * CELL + 6) and Image.open(gif).format == "GIF" and len(files) == 2
