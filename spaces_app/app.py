@@ -235,7 +235,20 @@ def encode(model_id: str, image: Any, seed: float):
         generator=_noise_generator(seed),
         output_type="pt",
     ).images
-    return _upscale(prepared.convert("RGB")), labels if spec.categorical_codes else {}, continuous, _grid(variations, 8)
+    codes = {"categorical": encoded.categorical[0].tolist(), "continuous": encoded.continuous[0].tolist()}
+    return _upscale(prepared.convert("RGB")), labels if spec.categorical_codes else {}, continuous, _grid(variations, 8), codes
+
+
+def codes_to_controls(codes: Optional[dict]) -> list:
+    """The Generate tab's controls set to encoded codes (continuous ones clipped to the sliders'
+    range): keep a drawn digit's style, then change its category or width there."""
+    if not codes:
+        raise gr.Error("Encode an image first; its codes are what the Generate tab receives.")
+    categorical = [gr.update(value=str(value)) for value in codes["categorical"]]
+    low, high = TRAVERSAL_CONTINUOUS_RANGE
+    continuous = [gr.update(value=round(min(max(value, low), high), 2)) for value in codes["continuous"]]
+    keep = gr.update()
+    return [*categorical, *[keep] * (MAX_CATEGORICAL_CODES - len(categorical)), *continuous, *[keep] * (MAX_CONTINUOUS_CODES - len(continuous))]
 
 
 def read_measurements(model_id: str, name: str) -> dict | None:
@@ -346,52 +359,55 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
             load_button = gr.Button("Load", scale=1)
         summary = gr.Markdown()
         prior_chart = gr.Plot(label="learned prior", visible=False)
-        with gr.Tab("Generate"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    # Values are checked against the loaded model's spec in `generate`, so any value may reach it.
-                    categorical_controls = [
-                        gr.Dropdown(**({"choices": [RANDOM], "value": RANDOM, "visible": False, "label": f"categorical_{i}"} | initial[i]),
-                                    allow_custom_value=True, elem_id=f"categorical_{i}")
-                        for i in range(MAX_CATEGORICAL_CODES)
-                    ]
-                    continuous_controls = [
-                        gr.Slider(*TRAVERSAL_CONTINUOUS_RANGE, step=0.05, info=f"trained range {trained_low}..{trained_high}", elem_id=f"continuous_{i}",
-                                  **({"value": 0.0, "visible": False, "label": f"continuous_{i}"} | initial[MAX_CATEGORICAL_CODES + i]))
-                        for i in range(MAX_CONTINUOUS_CODES)
-                    ]  # fmt: skip
-                    with gr.Row():
-                        seed = gr.Number(value=0, precision=0, minimum=0, label="noise seed")
-                        reroll = gr.Button("Re-roll noise")
-                    rows = gr.Slider(1, MAX_GRID_SIDE, value=GRID_ROWS, step=1, label="rows")
-                    columns = gr.Slider(1, MAX_GRID_SIDE, value=GRID_COLUMNS, step=1, label="columns")
-                with gr.Column(scale=2):
-                    generated = gr.Image(label="generated", type="pil", elem_id="generated-image", format="png")
-        with gr.Tab("Traverse"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    traverse_code = gr.Dropdown(label="code across the columns", allow_custom_value=True, **initial[-2])
-                    traverse_row_code = gr.Dropdown(label="code down the rows", allow_custom_value=True, **initial[-1])
-                    low = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[0], label="from (continuous codes)")
-                    high = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[1], label="to")
-                    steps = gr.Slider(2, MAX_TRAVERSAL_STEPS, value=9, step=1, label="steps")
-                    traverse_button = gr.Button("Traverse", variant="primary")
-                with gr.Column(scale=2):
-                    traversal_grid = gr.Image(label="traversal", type="pil", format="png")
-                    traversal_gif = gr.Image(label="animation", type="filepath")
-                    traversal_files = gr.File(label="download", file_count="multiple")
-        with gr.Tab("Encode"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    sketch = gr.Sketchpad(label="draw a digit", type="pil", image_mode="RGBA", canvas_size=(280, 280))
-                    # a file, not an Image component: an upload that is not an image reaches `encode`, which says so
-                    upload = gr.File(label="or upload an image", file_types=["image"], type="filepath")
-                    encode_button = gr.Button("Encode", variant="primary")
-                with gr.Column(scale=2):
-                    seen = gr.Image(label="what Q sees", type="pil", format="png")
-                    probabilities = gr.Label(label="categorical codes", num_top_classes=5)
-                    continuous_values = gr.JSON(label="continuous codes (Q's means)")
-                    variations = gr.Image(label="variations with these codes", type="pil", format="png")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Generate", id="generate"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        # Values are checked against the loaded model's spec in `generate`, so any value may reach it.
+                        categorical_controls = [
+                            gr.Dropdown(**({"choices": [RANDOM], "value": RANDOM, "visible": False, "label": f"categorical_{i}"} | initial[i]),
+                                        allow_custom_value=True, elem_id=f"categorical_{i}")
+                            for i in range(MAX_CATEGORICAL_CODES)
+                        ]
+                        continuous_controls = [
+                            gr.Slider(*TRAVERSAL_CONTINUOUS_RANGE, step=0.05, info=f"trained range {trained_low}..{trained_high}", elem_id=f"continuous_{i}",
+                                      **({"value": 0.0, "visible": False, "label": f"continuous_{i}"} | initial[MAX_CATEGORICAL_CODES + i]))
+                            for i in range(MAX_CONTINUOUS_CODES)
+                        ]  # fmt: skip
+                        with gr.Row():
+                            seed = gr.Number(value=0, precision=0, minimum=0, label="noise seed")
+                            reroll = gr.Button("Re-roll noise")
+                        rows = gr.Slider(1, MAX_GRID_SIDE, value=GRID_ROWS, step=1, label="rows")
+                        columns = gr.Slider(1, MAX_GRID_SIDE, value=GRID_COLUMNS, step=1, label="columns")
+                    with gr.Column(scale=2):
+                        generated = gr.Image(label="generated", type="pil", elem_id="generated-image", format="png")
+            with gr.Tab("Traverse"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        traverse_code = gr.Dropdown(label="code across the columns", allow_custom_value=True, **initial[-2])
+                        traverse_row_code = gr.Dropdown(label="code down the rows", allow_custom_value=True, **initial[-1])
+                        low = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[0], label="from (continuous codes)")
+                        high = gr.Number(value=TRAVERSAL_CONTINUOUS_RANGE[1], label="to")
+                        steps = gr.Slider(2, MAX_TRAVERSAL_STEPS, value=9, step=1, label="steps")
+                        traverse_button = gr.Button("Traverse", variant="primary")
+                    with gr.Column(scale=2):
+                        traversal_grid = gr.Image(label="traversal", type="pil", format="png")
+                        traversal_gif = gr.Image(label="animation", type="filepath")
+                        traversal_files = gr.File(label="download", file_count="multiple")
+            with gr.Tab("Encode"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        sketch = gr.Sketchpad(label="draw a digit", type="pil", image_mode="RGBA", canvas_size=(280, 280))
+                        # a file, not an Image component: an upload that is not an image reaches `encode`, which says so
+                        upload = gr.File(label="or upload an image", file_types=["image"], type="filepath", elem_id="upload")
+                        encode_button = gr.Button("Encode", variant="primary")
+                        edit_button = gr.Button("Edit these codes in Generate", elem_id="edit-in-generate")
+                        encoded_codes = gr.State(None)
+                    with gr.Column(scale=2):
+                        seen = gr.Image(label="what Q sees", type="pil", format="png")
+                        probabilities = gr.Label(label="categorical codes", num_top_classes=5)
+                        continuous_values = gr.JSON(label="continuous codes (Q's means)")
+                        variations = gr.Image(label="variations with these codes", type="pil", format="png")
 
         controls = [*categorical_controls, *continuous_controls]
         generate_inputs = [model_box, seed, rows, columns, *controls]
@@ -419,7 +435,8 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
             has_drawing = isinstance(drawn, dict) and drawn.get("composite") is not None and np.asarray(drawn["composite"]).any()
             return encode(model, drawn if has_drawing or uploaded is None else uploaded, noise_seed)
 
-        encode_button.click(encode_either, [model_box, sketch, upload, seed], [seen, probabilities, continuous_values, variations], api_name="encode")
+        encode_button.click(encode_either, [model_box, sketch, upload, seed], [seen, probabilities, continuous_values, variations, encoded_codes], api_name="encode")
+        edit_button.click(lambda codes: [*codes_to_controls(codes), gr.Tabs(selected="generate")], encoded_codes, [*controls, tabs], api_name=False)
     return demo
 
 

@@ -155,14 +155,16 @@ def test_encode_reads_a_real_mnist_digit(client, model_dir, mnist_test, tmp_path
         client.predict(str(model_dir), None, handle_file(str(blank)), 0, api_name="/encode")
 
 
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
 def test_in_a_real_browser_moving_a_slider_changes_the_image(app_url):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync"]  # fmt: skip
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(app_url)
         image = page.locator("#generated-image img")
@@ -261,3 +263,30 @@ def test_loading_a_model_opens_the_traverse_tab_on_a_traversal(client, model_dir
     *_, grid, gif, files = client.predict(str(model_dir), api_name="/load_model")
     # the default: continuous_1 across 9 columns, categorical_0's 10 categories down the rows
     assert Image.open(grid).size == (9 * CELL + 6, 10 * CELL + 6) and Image.open(gif).format == "GIF" and len(files) == 2
+
+
+def test_in_a_real_browser_an_encoded_digit_s_codes_go_to_the_generate_tab(app_url, client, model_dir, mnist_test, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    digit = tmp_path / "digit.png"
+    Image.fromarray(mnist_test.images[3, 0].numpy()).resize((112, 112)).save(digit)
+    _, label, continuous, _ = client.predict(str(model_dir), None, handle_file(str(digit)), 0, api_name="/encode")
+    category = label["label"].split(" = ")[1]  # Q's most likely category, "categorical_0 = 7"
+    assert category != "0" and round(continuous["continuous_0"], 2) != 0, "values the controls do not start with, so a change shows"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_url)
+        page.locator("#generated-image img").wait_for(timeout=60_000)
+        page.get_by_role("tab", name="Encode").click()
+        page.locator("#upload input[type=file]").set_input_files(str(digit))
+        page.get_by_role("button", name="Encode", exact=True).click()
+        page.get_by_text("variations with these codes").wait_for(timeout=60_000)
+        page.wait_for_timeout(2_000)  # the encode event stores the codes when it returns
+        page.locator("#edit-in-generate").click()
+        slider = page.locator("#continuous_0 input[type=number]")
+        expected = f"{round(continuous['continuous_0'], 2):g}"
+        page.wait_for_function("([value]) => document.querySelector('#continuous_0 input[type=number]').value === value", arg=[expected], timeout=60_000)
+        assert slider.is_visible(), "the Generate tab is shown"
+        assert page.locator("#categorical_0 input").input_value().split(" · ")[0] == category
+        browser.close()
