@@ -1,6 +1,7 @@
 """Explore what an InfoGAN's latent codes learned: generate, traverse, encode.
 
-    python spaces_app/app.py            # MODEL_ID: a Hub repo id or a local pipeline folder
+    python spaces_app/app.py                      # the gallery: MODEL_IDS, else MODEL_ID, else pretrained/*
+    python spaces_app/app.py --allow_local_paths  # local use: any folder or Hub repo may be typed in
 
 Every control is derived from the loaded model's latent specification. The page keeps a bounded
 pool of controls (MAX_CATEGORICAL_CODES dropdowns, MAX_CONTINUOUS_CODES sliders) and shows the
@@ -41,7 +42,23 @@ from infogan_hub.evaluation import RESULTS_FILE, describe_generation
 from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = os.environ.get("MODEL_ID", str(REPOSITORY / "pretrained" / "infogan-mnist"))
+BUNDLED_MODELS = REPOSITORY / "pretrained"
+
+
+def gallery_models() -> list[str]:
+    """The models this app offers: `MODEL_IDS` (comma-separated Hub repo ids or folders, as a Space's
+    settings give them), else `MODEL_ID`, else every pipeline bundled under pretrained/ (MNIST first)."""
+    if configured := [model.strip() for model in os.environ.get("MODEL_IDS", os.environ.get("MODEL_ID", "")).split(",") if model.strip()]:
+        return configured
+    bundled = sorted(path.parent for path in BUNDLED_MODELS.glob("*/model_index.json"))
+    return [str(path) for path in sorted(bundled, key=lambda path: path.name != "infogan-mnist")]
+
+
+GALLERY = gallery_models()
+DEFAULT_MODEL = GALLERY[0] if GALLERY else ""
+# Hosted, the app loads only its gallery; run locally with --allow_local_paths (or ALLOW_LOCAL_PATHS=1)
+# it loads any folder or Hub repo typed into the model box.
+ALLOW_LOCAL_PATHS = os.environ.get("ALLOW_LOCAL_PATHS", "") == "1"
 MAX_CATEGORICAL_CODES, MAX_CONTINUOUS_CODES = 10, 10
 MAX_GRID_SIDE = 10  # a 10x10 grid: one request generates at most 100 images
 MAX_TRAVERSAL_STEPS = 16
@@ -50,12 +67,32 @@ RANDOM = "random"
 CELL_SCALE = 3  # upscale small images so the page shows them at a readable size
 
 
-@functools.lru_cache(maxsize=2)
+def check_model(model_id: Any) -> str:
+    """`model_id` if this app may load it: one of its gallery, or anything when local paths are allowed."""
+    model_id = str(model_id or "").strip()
+    if not model_id:
+        raise gr.Error(f"Choose a model: {GALLERY}." if not ALLOW_LOCAL_PATHS else "Give a Hub repo id (user/name) or a local folder holding a saved InfoGANPipeline.")
+    if model_id not in GALLERY and not ALLOW_LOCAL_PATHS:
+        raise gr.Error(f"{model_id!r} is not one of this app's models {GALLERY}; run the app locally with --allow_local_paths to load other folders or repos.")
+    return model_id
+
+
+def model_choice(model_id: str) -> tuple[str, str]:
+    """A gallery entry: the model's name with its card's headline figure, and its id."""
+    name = Path(model_id).name if Path(model_id).is_dir() else model_id
+    results = read_measurements(model_id, RESULTS_FILE) or {}
+    disentanglement = read_measurements(model_id, DISENTANGLEMENT_FILE)
+    if accuracy := results.get("clustering", {}).get("codes", {}).get("categorical_0", {}).get("accuracy"):
+        return f"{name} · clustering accuracy {100 * accuracy:.1f}% on {results['clustering']['dataset']}", model_id
+    if disentanglement:
+        return f"{name} · MIG {disentanglement['mig']:.2f}, FactorVAE {disentanglement['factor_vae']['score']:.2f} on {disentanglement['dataset']}", model_id
+    return name, model_id
+
+
+@functools.lru_cache(maxsize=4)
 def load_pipeline(model_id: str) -> InfoGANPipeline:
     """The pipeline for a Hub repo id or local folder, with a message a person can act on."""
-    model_id = model_id.strip()
-    if not model_id:
-        raise gr.Error("Give a Hub repo id (user/name) or a local folder holding a saved InfoGANPipeline.")
+    model_id = check_model(model_id)
     try:
         pipe = InfoGANPipeline.from_pretrained(model_id)
     except Exception as error:  # any loading failure becomes a message in the page, not a traceback
@@ -253,7 +290,7 @@ def codes_to_controls(codes: Optional[dict]) -> list:
 
 def read_measurements(model_id: str, name: str) -> dict | None:
     """A measurement file (results, analysis) beside the model, in its folder or its Hub repo; None if it has none."""
-    model_id = model_id.strip()
+    model_id = check_model(model_id)
     if Path(model_id).is_dir():
         path = Path(model_id) / name
         return json.loads(path.read_text()) if path.is_file() else None
@@ -355,7 +392,14 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
                     f"Continuous codes were trained on [{trained_low}, {trained_high}]; the sliders go to "
                     f"{TRAVERSAL_CONTINUOUS_RANGE}, beyond the trained range, as in the paper's Figure 2.")  # fmt: skip
         with gr.Row():
-            model_box = gr.Textbox(value=model_id, label="Model (Hub repo id or local folder)", scale=4)
+            label = "Model (the gallery, a Hub repo id or a local folder)" if ALLOW_LOCAL_PATHS else "Model"
+            choices = []
+            for entry in GALLERY:
+                try:
+                    choices.append(model_choice(entry))
+                except gr.Error:  # a gallery model that cannot be read is still listed; loading it says why
+                    choices.append((entry, entry))
+            model_box = gr.Dropdown(choices=choices, value=model_id, label=label, allow_custom_value=ALLOW_LOCAL_PATHS, scale=4, elem_id="model")
             load_button = gr.Button("Load", scale=1)
         summary = gr.Markdown()
         prior_chart = gr.Plot(label="learned prior", visible=False)
@@ -425,6 +469,7 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         load_event = dict(fn=load, inputs=model_box, outputs=[summary, prior_chart, *load_outputs, generated, *traversal_outputs])
         demo.load(**load_event, api_name=False)
         load_button.click(**load_event, api_name="load_model")
+        model_box.input(**load_event, api_name=False)  # choosing from the gallery loads the model
         gr.on([control.change for control in controls] + [seed.change, rows.release, columns.release],
               _named(generate, ["model_id", "seed", "rows", "columns", *control_names]), generate_inputs, generated,
               api_name="generate", trigger_mode="always_last")  # fmt: skip
@@ -441,6 +486,11 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The InfoGAN latent explorer; MODEL_IDS (or MODEL_ID) sets its gallery.")
+    parser.add_argument("--allow_local_paths", action="store_true", help="also load any local folder or Hub repo typed into the model box (local use only)")
+    ALLOW_LOCAL_PATHS = parser.parse_args().allow_local_paths or ALLOW_LOCAL_PATHS
     build_demo().queue(default_concurrency_limit=2, max_size=32).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
     )

@@ -43,14 +43,19 @@ def model_dir(tmp_path_factory):
 
 
 @contextmanager
-def serve_app(model_id=None, hub_env=None):
+def serve_app(model_id=None, hub_env=None, allow_local_paths=True, model_ids=None):
     """Starts spaces_app/app.py on a free port (MODEL_ID unset: the app's default); yields its URL.
 
-    Offline unless `hub_env` points the Hub client somewhere (the tests' local Hub server)."""
+    Offline unless `hub_env` points the Hub client somewhere (the tests' local Hub server). Most
+    tests load folders of their own, as a local user may (ALLOW_LOCAL_PATHS=1); a hosted app may not."""
     port = _free_port()
     env = {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin"} | (hub_env or {"HF_HUB_OFFLINE": "1"})
     if model_id is not None:
         env["MODEL_ID"] = model_id
+    if model_ids is not None:
+        env["MODEL_IDS"] = ",".join(model_ids)
+    if allow_local_paths:
+        env["ALLOW_LOCAL_PATHS"] = "1"
     process = subprocess.Popen([sys.executable, str(REPOSITORY / "spaces_app" / "app.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 120
@@ -290,3 +295,41 @@ def test_in_a_real_browser_an_encoded_digit_s_codes_go_to_the_generate_tab(app_u
         assert slider.is_visible(), "the Generate tab is shown"
         assert page.locator("#categorical_0 input").input_value().split(" · ")[0] == category
         browser.close()
+
+
+def test_a_hosted_app_offers_its_gallery_with_headline_figures_and_refuses_other_paths(model_dir, tmp_path):
+    bundled = REPOSITORY / "pretrained" / "infogan-mnist"
+    accuracy = json.loads((bundled / "evaluation_results.json").read_text())["clustering"]["codes"]["categorical_0"]["accuracy"]
+    gallery = [str(bundled), str(model_dir)]
+    with serve_app(allow_local_paths=False, model_ids=gallery) as url:
+        client = Client(url, verbose=False)
+        summary, chart, *updates = client.predict(str(model_dir), api_name="/load_model")  # the second model of the gallery
+        assert f"`{model_dir}`" in summary
+        # the model box offers the gallery only, and Gradio refuses other values naming the allowed ones
+        with pytest.raises(Exception, match=rf"{tmp_path} is not in the list of choices: \['{bundled}', '{model_dir}'\]"):
+            client.predict(str(tmp_path), api_name="/load_model")
+        with pytest.raises(Exception, match="/etc is not in the list of choices"):
+            client.predict("/etc", 0, 1, 1, *_controls(), api_name="/generate")
+        config = json.loads(urllib.request.urlopen(f"{url}config", timeout=10).read())
+    dropdown = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "model")["props"]
+    assert dropdown["choices"] == [[f"infogan-mnist · clustering accuracy {100 * accuracy:.1f}% on mnist/test", str(bundled)],
+                                   [f"{model_dir.name} · clustering accuracy 95.1% on mnist/test", str(model_dir)]]  # fmt: skip
+    assert dropdown["allow_custom_value"] is False
+
+
+def test_behind_the_model_box_the_app_itself_loads_and_reads_only_its_gallery(monkeypatch, model_dir):
+    import importlib.util
+
+    import gradio as gr
+
+    spec = importlib.util.spec_from_file_location("space_app", REPOSITORY / "spaces_app" / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    monkeypatch.setattr(app, "GALLERY", [str(model_dir)])
+    monkeypatch.setattr(app, "ALLOW_LOCAL_PATHS", False)
+    assert app.check_model(f" {model_dir} ") == str(model_dir)
+    for call in (lambda: app.load_pipeline("/etc"), lambda: app.read_measurements("/etc", "passwd")):
+        with pytest.raises(gr.Error, match=r"'/etc' is not one of this app's models .* run the app locally with --allow_local_paths"):
+            call()
+    monkeypatch.setattr(app, "ALLOW_LOCAL_PATHS", True)
+    assert app.check_model("/elsewhere") == "/elsewhere"
