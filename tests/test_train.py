@@ -190,9 +190,16 @@ def test_resuming_with_settings_that_change_the_model_or_objective_is_refused(tm
         assert result.returncode != 0, f"resuming with {changed} {value} was accepted"
         assert f"Cannot resume from {tmp_path / 'checkpoint-2'}" in result.stderr and changed[2:] in result.stderr
         assert "new --output_dir" in result.stderr
-    # how long it runs and what it logs may change
-    result = launch(tmp_path, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", "--logging_steps", "1")
+    # how long it runs and what it logs may change, and so may a learned prior's settings when the prior is uniform
+    result = launch(tmp_path, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", "--logging_steps", "1", "--learning_rate_prior", "0.1")
     assert "Resumed from" in result.stdout + result.stderr
+
+
+def test_a_learned_prior_s_settings_are_part_of_its_run():
+    train = _train_module()
+    uniform = train.run_settings(train.parse_args(["--preset", "mnist"]), 1)
+    learned = train.run_settings(train.parse_args(["--preset", "mnist", "--categorical_prior", "learned"]), 1)
+    assert not train.LEARNED_PRIOR_SETTINGS & set(uniform) and train.LEARNED_PRIOR_SETTINGS <= set(learned)
 
 
 def test_a_checkpoint_without_a_state_file_is_checked_against_the_run_record(tmp_path):

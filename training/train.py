@@ -56,6 +56,7 @@ RESUMABLE_SETTINGS = {
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
 }  # fmt: skip
+LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "learning_rate_prior"}
 logger = get_logger(__name__)
 
 
@@ -228,8 +229,10 @@ def resolve_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
 
 
 def run_settings(args: argparse.Namespace, num_processes: int) -> dict:
-    """The settings that define a run (all but RESUMABLE_SETTINGS), as JSON values."""
-    settings = {key: value for key, value in vars(args).items() if key not in RESUMABLE_SETTINGS}
+    """The settings that define a run (all but RESUMABLE_SETTINGS, and a learned prior's settings
+    when the prior is uniform: they change nothing then), as JSON values."""
+    unused = LEARNED_PRIOR_SETTINGS if args.categorical_prior != "learned" else set()
+    settings = {key: value for key, value in vars(args).items() if key not in RESUMABLE_SETTINGS | unused}
     return json.loads(json.dumps({**settings, "num_processes": num_processes}, default=str))
 
 
