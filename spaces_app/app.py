@@ -47,9 +47,12 @@ BUNDLED_MODELS = REPOSITORY / "pretrained"
 
 def gallery_models() -> list[str]:
     """The models this app offers: `MODEL_IDS` (comma-separated Hub repo ids or folders, as a Space's
-    settings give them), else `MODEL_ID`, else every pipeline bundled under pretrained/ (MNIST first)."""
+    settings give them), else `MODEL_ID`, else `gallery.json` beside the app (a published Space's,
+    see `python -m infogan_hub.space`), else every pipeline bundled under pretrained/ (MNIST first)."""
     if configured := [model.strip() for model in os.environ.get("MODEL_IDS", os.environ.get("MODEL_ID", "")).split(",") if model.strip()]:
         return configured
+    if (gallery := Path(__file__).with_name("gallery.json")).is_file():
+        return json.loads(gallery.read_text())["models"]
     bundled = sorted(path.parent for path in BUNDLED_MODELS.glob("*/model_index.json"))
     return [str(path) for path in sorted(bundled, key=lambda path: path.name != "infogan-mnist")]
 

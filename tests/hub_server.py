@@ -1,13 +1,14 @@
 """A small Hub-compatible HTTP server for tests: the real huggingface_hub client talks to it.
 
-It keeps model repos in memory with git-like commits and behaves like the Hub where the client
+It keeps model and Space repos in memory with git-like commits and behaves like the Hub where the client
 depends on it: writes need a valid token, private repos are hidden without one, files the Hub
 keeps in LFS (weights, images, anything large or binary) go through the LFS batch API with their
 SHA-256 checked, errors carry `X-Error-Code`, and a commit that changes nothing is never made
 (the client skips unchanged files from the oids that preupload returns).
 
 Only the endpoints the client uses for upload_folder, create_repo, snapshot_download,
-hf_hub_download and model cards are served, with Xet disabled (HF_HUB_DISABLE_XET=1).
+hf_hub_download and model cards are served (for models, Spaces and data sets: `repo_type`), with
+Xet disabled (HF_HUB_DISABLE_XET=1).
 """
 
 from __future__ import annotations
@@ -132,6 +133,11 @@ class HubHandler(BaseHTTPRequestHandler):
             return None
         return self.readable_repo(repo_id)
 
+    @staticmethod
+    def key(kind: Optional[str], repo_id: str) -> str:
+        """Where a repo is kept: models by their id, Spaces and data sets under their kind."""
+        return repo_id if kind in (None, "models", "model") else f"{kind.rstrip('s')}s/{repo_id}"
+
     # --- routes -------------------------------------------------------------------------------
     def do_HEAD(self):
         self.route("HEAD")
@@ -153,17 +159,17 @@ class HubHandler(BaseHTTPRequestHandler):
         routes = [
             ("POST", r"/api/repos/create", self.create_repo),
             ("POST", r"/api/validate-yaml", self.validate_yaml),
-            ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)", self.preupload),
-            ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", self.create_commit),
-            ("POST", r"/api/models/(?P<repo>[^/]+/[^/]+)/branch/(?P<branch>[^/]+)", self.create_branch),
-            ("POST", r"/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self.lfs_batch),
+            ("POST", r"/api/(?P<kind>models|spaces|datasets)/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)", self.preupload),
+            ("POST", r"/api/(?P<kind>models|spaces|datasets)/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)", self.create_commit),
+            ("POST", r"/api/(?P<kind>models|spaces|datasets)/(?P<repo>[^/]+/[^/]+)/branch/(?P<branch>[^/]+)", self.create_branch),
+            ("POST", r"/(?:(?P<kind>spaces|datasets)/)?(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch", self.lfs_batch),
             ("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", self.lfs_upload),
             ("POST", r"/lfs-verify/(?P<oid>[0-9a-f]{64})", self.lfs_verify),
-            ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>[^/]+)", self.revision_info),
-            ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<subpath>.*))?", self.tree),
-            ("GET", r"/api/models/(?P<repo>[^/]+/[^/]+)", self.revision_info),
-            ("HEAD", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
-            ("GET", r"/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
+            ("GET", r"/api/(?P<kind>models|spaces|datasets)/(?P<repo>[^/]+/[^/]+)/revision/(?P<rev>[^/]+)", self.revision_info),
+            ("GET", r"/api/(?P<kind>models|spaces|datasets)/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<subpath>.*))?", self.tree),
+            ("GET", r"/api/(?P<kind>models|spaces|datasets)/(?P<repo>[^/]+/[^/]+)", self.revision_info),
+            ("HEAD", r"/(?:(?P<kind>spaces|datasets)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
+            ("GET", r"/(?:(?P<kind>spaces|datasets)/)?(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self.resolve),
         ]
         for route_method, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -179,11 +185,12 @@ class HubHandler(BaseHTTPRequestHandler):
         if user is None:
             return self.error(401, None, "Invalid credentials in Authorization header")
         repo_id = f"{payload.get('organization') or user}/{payload['name']}"
-        url = f"{self.endpoint}/{repo_id}"
-        if repo_id in self.state.repos:
-            return self.reply(409, {"error": "You already created this model repo", "url": url})
+        key = self.key(payload.get("type"), repo_id)
+        url = f"{self.endpoint}/{key}"
+        if key in self.state.repos:
+            return self.reply(409, {"error": f"You already created this {payload.get('type') or 'model'} repo", "url": url})
         repo = Repo(repo_id, private=payload.get("visibility") == "private" or bool(payload.get("private")))
-        self.state.repos[repo_id] = repo
+        self.state.repos[key] = repo
         self.state.commit(repo, "initial commit", {".gitattributes": StoredFile(b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n", False)})
         self.reply(200, {"url": url, "name": repo_id})
 
@@ -200,9 +207,9 @@ class HubHandler(BaseHTTPRequestHandler):
             return self.reply(400, {"error": message, "errors": [{"message": message}]})
         self.reply(200, {"errors": [], "warnings": []})
 
-    def preupload(self, repo, rev, query, head):
+    def preupload(self, repo, rev, query, head, kind=None):
         payload = json.loads(self.body())
-        repository = self.writable_repo(repo)
+        repository = self.writable_repo(self.key(kind, repo))
         if repository is None:
             return
         current = repository.resolve(rev)
@@ -214,9 +221,9 @@ class HubHandler(BaseHTTPRequestHandler):
                           "oid": existing.oid if existing is not None else None})  # fmt: skip
         self.reply(200, {"files": files, "commitOid": current.sha if current else None})
 
-    def create_branch(self, repo, branch, query, head):
+    def create_branch(self, repo, branch, query, head, kind=None):
         self.body()
-        repository = self.writable_repo(repo)
+        repository = self.writable_repo(self.key(kind, repo))
         if repository is None:
             return
         if branch in repository.branches:
@@ -224,9 +231,9 @@ class HubHandler(BaseHTTPRequestHandler):
         repository.branches[branch] = [repository.commits[-1]]
         self.reply(200, {})
 
-    def lfs_batch(self, repo, query, head):
+    def lfs_batch(self, repo, query, head, kind=None):
         payload = json.loads(self.body())
-        if self.writable_repo(repo) is None:
+        if self.writable_repo(self.key(kind, repo)) is None:
             return
         objects = []
         for item in payload["objects"]:
@@ -253,9 +260,9 @@ class HubHandler(BaseHTTPRequestHandler):
             return self.error(404, None, f"LFS object {oid} was not uploaded")
         self.reply(200, {})
 
-    def create_commit(self, repo, rev, query, head):
+    def create_commit(self, repo, rev, query, head, kind=None):
         lines = [json.loads(line) for line in self.body().decode().splitlines() if line.strip()]
-        repository = self.writable_repo(repo)
+        repository = self.writable_repo(self.key(kind, repo))
         if repository is None:
             return
         parent = repository.resolve(rev)
@@ -279,8 +286,8 @@ class HubHandler(BaseHTTPRequestHandler):
         commit = self.state.commit(repository, header.get("summary", ""), files, branch=unquote(rev))
         self.reply(200, {"commitUrl": f"{self.endpoint}/{repo}/commit/{commit.sha}", "commitOid": commit.sha, "success": True})
 
-    def revision_info(self, repo, query, head, rev="main"):
-        repository = self.readable_repo(repo)
+    def revision_info(self, repo, query, head, rev="main", kind=None):
+        repository = self.readable_repo(self.key(kind, repo))
         if repository is None:
             return
         commit = repository.resolve(rev)
@@ -291,8 +298,8 @@ class HubHandler(BaseHTTPRequestHandler):
             "siblings": [{"rfilename": path} for path in sorted(commit.files)],
         })  # fmt: skip
 
-    def tree(self, repo, rev, query, head, subpath=None):
-        repository = self.readable_repo(repo)
+    def tree(self, repo, rev, query, head, subpath=None, kind=None):
+        repository = self.readable_repo(self.key(kind, repo))
         if repository is None:
             return
         commit = repository.resolve(rev)
@@ -309,8 +316,8 @@ class HubHandler(BaseHTTPRequestHandler):
             entries.append(entry)
         self.reply(200, entries)
 
-    def resolve(self, repo, rev, file, query, head):
-        repository = self.readable_repo(repo, head)
+    def resolve(self, repo, rev, file, query, head, kind=None):
+        repository = self.readable_repo(self.key(kind, repo), head)
         if repository is None:
             return
         commit = repository.resolve(rev)
