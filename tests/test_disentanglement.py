@@ -90,6 +90,8 @@ def test_a_trained_dsprites_run_is_scored_named_in_its_card_and_tabled_beside_in
     entry = results["codes"][leading[0]]
     label = f"{entry['factor'].replace('_', ' ')}, MIG gap {entry['gap']:.2f}"
     assert f"### {leading[0]}: {label}" in text and f"Columns: {leading[0]} ({label}) =" in text
+    # the card says how short the schedule was: 4 steps of the tests' batch of 16 against the preset's 28 epochs
+    assert "Schedule: 4 steps of 16 images: 0.00 epochs of dsprites (737,280 training images); the preset's schedule is 28 epochs (1,290,240 steps)" in text
 
     table = tmp_path / "dsprites.json"
     printed = subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / "dsprites.py"), "--runs", str(run), "--results", str(table)],

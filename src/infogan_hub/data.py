@@ -33,6 +33,8 @@ from PIL import Image
 from . import dsprites
 
 BUILTIN_DATASETS = ("mnist", "fashion_mnist", "dsprites")
+# Training images of each built-in set, for stating a schedule in epochs without loading the set.
+BUILTIN_TRAIN_SIZES = {"mnist": 60_000, "fashion_mnist": 60_000, "dsprites": 737_280}
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

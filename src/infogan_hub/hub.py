@@ -25,6 +25,7 @@ from .analyze import describe as describe_analysis
 from .disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
 from .disentanglement import code_labels as disentanglement_code_labels
 from .disentanglement import describe as describe_disentanglement
+from .data import BUILTIN_TRAIN_SIZES
 from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation
 from .pipeline import InfoGANPipeline
 
@@ -88,6 +89,21 @@ def save_prior_charts(pipe: InfoGANPipeline, results: Optional[dict], output_dir
         figure.savefig(output_dir / path)
         saved.append({"code": code, "path": path, "line": line})
     return saved
+
+
+def schedule_line(training: dict, results: Optional[dict]) -> Optional[str]:
+    """How long the model trained, in steps and epochs, against its preset's schedule, e.g. a CPU
+    run that saw 3.7% of a published one; None where the data set's size is not known."""
+    size = BUILTIN_TRAIN_SIZES.get(training.get("dataset"))
+    steps = (results or {}).get("step")
+    if not size or not steps or not training.get("train_batch_size"):
+        return None
+    images_per_step = training["train_batch_size"] * training.get("num_processes", 1)
+    line = f"{steps:,} steps of {images_per_step} images: {steps * images_per_step / size:.2f} epochs of {training['dataset']} ({size:,} training images)"
+    if training.get("max_train_steps") and training.get("num_epochs"):  # the steps replaced the preset's epochs
+        planned = round(training["num_epochs"] * (size // images_per_step))
+        line += f"; the preset's schedule is {training['num_epochs']:g} epochs ({planned:,} steps), so this model trained for {100 * steps / planned:.1f}% of it"
+    return line
 
 
 def objective_lines(training: dict) -> list[str]:
@@ -211,6 +227,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         code_revision=training.get("code_revision"),
         training_settings=[(key, training[key]) for key in TRAINING_SETTINGS if training.get(key) is not None],
         objective_lines=objective_lines(training),
+        schedule=schedule_line(training, results),
         study_lines=study_lines(study, training.get("seed")),
     )
 
