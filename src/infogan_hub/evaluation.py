@@ -278,6 +278,9 @@ def main(argv: Optional[list[str]] = None) -> None:
             print(f"Not measuring what each category draws: {error}")
     results = evaluate(pipe.image_generator, pipe.discriminator, dataset, args.num_samples, args.seed, classifier=classifier)
     output_dir = args.output_dir or (Path(args.model) if Path(args.model).is_dir() else Path("."))
+    if (previous := output_dir / RESULTS_FILE).is_file():  # re-measuring a trained model keeps when it was trained
+        recorded = json.loads(previous.read_text())
+        results |= {key: recorded[key] for key in ("step", "elapsed_seconds") if key in recorded}
     print(json.dumps(results, indent=2))
     print(f"written to {write_results(results, output_dir)}")
 
