@@ -57,8 +57,15 @@ def serve_app(model_id=None, hub_env=None, allow_local_paths=True, model_ids=Non
     if allow_local_paths:
         env["ALLOW_LOCAL_PATHS"] = "1"
     process = subprocess.Popen([sys.executable, str(REPOSITORY / "spaces_app" / "app.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with serving(process, port) as url:
+        yield url
+
+
+@contextmanager
+def serving(process: subprocess.Popen, port: int, timeout: float = 120):
+    """Waits until the app `process` answers on `port`, yields its URL, then stops it."""
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     try:
         while True:
             assert process.poll() is None, process.stdout.read().decode()[-3000:]
@@ -66,7 +73,7 @@ def serve_app(model_id=None, hub_env=None, allow_local_paths=True, model_ids=Non
                 urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
-                assert time.monotonic() < deadline, "the app did not answer within 2 minutes"
+                assert time.monotonic() < deadline, f"the app did not answer within {timeout:.0f} s"
                 time.sleep(0.5)
         yield url
     finally:

@@ -7,15 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 from .conftest import REPOSITORY
 from .hub_server import HubServer
 from .test_hub import TOKEN, USER, hub_env, run_client
-from .test_space import BROWSER_FLAGS, _free_port
+from .test_space import BROWSER_FLAGS, _free_port, serving
 
 BUNDLED = REPOSITORY / "pretrained" / "infogan-mnist"
 
@@ -60,17 +58,7 @@ def test_a_published_space_installs_from_its_requirements_alone_and_serves_its_g
     port = _free_port()
     app_env = {"PATH": "/usr/bin:/bin", "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", **hub_env(hub, tmp_path / "app")}
     process = subprocess.Popen([str(python), "app.py"], cwd=space, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.stdout.read().decode()[-3000:]
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the published app did not answer within 3 minutes"
-                time.sleep(0.5)
+    with serving(process, port, timeout=180) as url:
         client = Client(url, verbose=False)
         summary, *_ = client.predict("user/infogan-mnist", api_name="/load_model")
         accuracy = json.loads((BUNDLED / "evaluation_results.json").read_text())["clustering"]["codes"]["categorical_0"]["accuracy"]
@@ -86,9 +74,6 @@ def test_a_published_space_installs_from_its_requirements_alone_and_serves_its_g
             # the gallery names the model with its card's headline figure
             assert page.locator("#model input").input_value() == f"user/infogan-mnist · clustering accuracy {100 * accuracy:.1f}% on mnist/test"
             browser.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_a_space_needs_models_and_a_new_folder(tmp_path):
