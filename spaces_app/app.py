@@ -183,7 +183,8 @@ def generate(model_id: str, seed: float, rows: float, columns: float, *controls:
 
 
 def traverse(model_id: str, code: str, row_code: str, low: float, high: float, steps: float, seed: float):
-    """The paper's Figure 2 grid for one code (and optionally a second down the rows), plus a GIF."""
+    """The paper's Figure 2 grid for one code (and optionally a second down the rows), a caption
+    naming its columns (a category with what it draws), a GIF, and both files."""
     pipe = load_pipeline(model_id)
     if code not in pipe.latent_spec.code_names:
         raise gr.Error(f"Choose a code of this model: {pipe.latent_spec.code_names}.")
@@ -208,7 +209,12 @@ def traverse(model_id: str, code: str, row_code: str, low: float, high: float, s
     frames = traversal.images.view(-1, columns, *traversal.images.shape[1:]).transpose(0, 1)
     gif_frames = [_grid(frame, frame.shape[0]) for frame in frames]
     gif_frames[0].save(gif_path, save_all=True, append_images=gif_frames[1:] + gif_frames[-2:0:-1], duration=120, loop=0)
-    return grid, str(gif_path), [str(grid_path), str(gif_path)]
+    named = category_labels(model_id)
+    def column_name(value: float) -> str:  # a category's column says what it draws where that is measured
+        drawn = named.get(code, {}).get(int(value)) if code.startswith("categorical") else None
+        return f"{value:g} · {drawn}" if drawn else f"{value:g}"
+    caption = f"columns: {code} = " + ", ".join(column_name(value) for value in traversal.column_values)
+    return grid, caption, str(gif_path), [str(grid_path), str(gif_path)]
 
 
 def mnist_style(image: PIL.Image.Image) -> PIL.Image.Image:
@@ -262,8 +268,9 @@ def encode(model_id: str, image: Any, seed: float):
     prepared = prepared.resize((config.image_size, config.image_size))
     encoded = pipe.encode(prepared)
     spec = pipe.latent_spec
+    named = category_labels(model_id)  # "categorical_0 = 4 · digit 7" where the model knows what 4 draws
     labels = {
-        f"categorical_{index} = {value}": float(probability)
+        f"categorical_{index} = {value}" + (f" · {drawn}" if (drawn := named.get(f"categorical_{index}", {}).get(value)) else ""): float(probability)
         for index, probabilities in enumerate(encoded.categorical_probabilities)
         for value, probability in enumerate(probabilities[0].tolist())
     }
@@ -439,6 +446,7 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
                         traverse_button = gr.Button("Traverse", variant="primary")
                     with gr.Column(scale=2):
                         traversal_grid = gr.Image(label="traversal", type="pil", format="png")
+                        traversal_caption = gr.Markdown(elem_id="traversal-caption")
                         traversal_gif = gr.Image(label="animation", type="filepath")
                         traversal_files = gr.File(label="download", file_count="multiple")
             with gr.Tab("Encode"):
@@ -459,7 +467,7 @@ def build_demo(model_id: str = DEFAULT_MODEL) -> gr.Blocks:
         controls = [*categorical_controls, *continuous_controls]
         generate_inputs = [model_box, seed, rows, columns, *controls]
         load_outputs = [*controls, traverse_code, traverse_row_code]
-        traversal_outputs = [traversal_grid, traversal_gif, traversal_files]
+        traversal_outputs = [traversal_grid, traversal_caption, traversal_gif, traversal_files]
         control_names = [f"categorical_{i}" for i in range(MAX_CATEGORICAL_CODES)] + [f"continuous_{i}" for i in range(MAX_CONTINUOUS_CODES)]
 
         def load(model: str):

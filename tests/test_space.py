@@ -143,7 +143,8 @@ def test_loading_a_model_shows_its_codes_and_measured_results(client, model_dir)
 
 
 def test_traverse_gives_a_grid_a_gif_and_downloads(client, model_dir):
-    grid, gif, files = client.predict(str(model_dir), "continuous_0", "categorical_0", -2, 2, 6, 0, api_name="/traverse")
+    grid, caption, gif, files = client.predict(str(model_dir), "continuous_0", "categorical_0", -2, 2, 6, 0, api_name="/traverse")
+    assert caption == "columns: continuous_0 = -2, -1.2, -0.4, 0.4, 1.2, 2"
     assert Image.open(grid).size == (6 * CELL + 6, 10 * CELL + 6)
     animation = Image.open(gif)
     assert animation.format == "GIF" and animation.n_frames == 6 + 4  # forth, then back without repeating the ends
@@ -272,7 +273,7 @@ def test_an_upload_that_is_not_an_image_is_refused_with_what_is_accepted(client,
 
 
 def test_loading_a_model_opens_the_traverse_tab_on_a_traversal(client, model_dir):
-    *_, grid, gif, files = client.predict(str(model_dir), api_name="/load_model")
+    *_, grid, caption, gif, files = client.predict(str(model_dir), api_name="/load_model")
     # the default: continuous_1 across 9 columns, categorical_0's 10 categories down the rows
     assert Image.open(grid).size == (9 * CELL + 6, 10 * CELL + 6) and Image.open(gif).format == "GIF" and len(files) == 2
 
@@ -283,7 +284,7 @@ def test_in_a_real_browser_an_encoded_digit_s_codes_go_to_the_generate_tab(app_u
     digit = tmp_path / "digit.png"
     Image.fromarray(mnist_test.images[3, 0].numpy()).resize((112, 112)).save(digit)
     _, label, continuous, _ = client.predict(str(model_dir), None, handle_file(str(digit)), 0, api_name="/encode")
-    category = label["label"].split(" = ")[1]  # Q's most likely category, "categorical_0 = 7"
+    category = label["label"].split(" = ")[1].split(" · ")[0]  # Q's most likely category, "categorical_0 = 7"
     assert category != "0" and round(continuous["continuous_0"], 2) != 0, "values the controls do not start with, so a change shows"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_FLAGS)
@@ -340,3 +341,23 @@ def test_behind_the_model_box_the_app_itself_loads_and_reads_only_its_gallery(mo
             call()
     monkeypatch.setattr(app, "ALLOW_LOCAL_PATHS", True)
     assert app.check_model("/elsewhere") == "/elsewhere"
+
+
+def test_categories_say_what_they_draw_in_the_encode_tab_and_the_traversal_columns(mnist_test, tmp_path):
+    import importlib.util
+
+    bundled = REPOSITORY / "pretrained" / "infogan-mnist"
+    draws = {draw["category"]: f"digit {draw['class']}" for draw in json.loads((bundled / "evaluation_results.json").read_text())["generation"]["codes"]["categorical_0"]["draws"]}
+    digit = tmp_path / "digit.png"
+    Image.fromarray(mnist_test.images[0, 0].numpy()).save(digit)
+    with serve_app() as url:
+        _, label, _, _ = Client(url, verbose=False).predict(str(bundled), None, handle_file(str(digit)), 0, api_name="/encode")
+    category = int(label["label"].split(" = ")[1].split(" · ")[0])
+    assert label["label"] == f"categorical_0 = {category} · {draws[category]}"
+    assert all(" · digit " in entry["label"] for entry in label["confidences"])
+
+    spec = importlib.util.spec_from_file_location("space_app", REPOSITORY / "spaces_app" / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    _, caption, _, _ = app.traverse(str(bundled), "categorical_0", "(noise samples)", -2, 2, 9, 0)
+    assert caption == "columns: categorical_0 = " + ", ".join(f"{k} · {draws[k]}" for k in range(10))
