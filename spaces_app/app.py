@@ -32,13 +32,12 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
 from infogan_hub import InfoGANPipeline, LatentSpec
 from infogan_hub.analyze import ANALYSIS_FILE, categorical_prior_charts
-from infogan_hub.analyze import code_labels as analysis_code_labels
 from infogan_hub.disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
-from infogan_hub.disentanglement import code_labels as disentanglement_code_labels
 from infogan_hub.disentanglement import describe as describe_disentanglement
 from infogan_hub.analyze import describe as describe_analysis
 from infogan_hub.data import class_names
 from infogan_hub.evaluation import RESULTS_FILE, describe_generation
+from infogan_hub.hub import code_labels
 from infogan_hub.latent import TRAINED_CONTINUOUS_RANGE, TRAVERSAL_CONTINUOUS_RANGE
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -358,16 +357,6 @@ def category_labels(model_id: str) -> dict[str, dict[int, str]]:
             for code, measured in clustering.get("codes", {}).items()}  # fmt: skip
 
 
-def continuous_labels(model_id: str) -> dict[str, str]:
-    """What each continuous code controls: the ground-truth factor it leads where the model was
-    measured on one (`disentanglement_results.json`), else the MNIST measurement it moves."""
-    if disentanglement := read_measurements(model_id, DISENTANGLEMENT_FILE):
-        return disentanglement_code_labels(disentanglement)
-    if analysis := read_measurements(model_id, ANALYSIS_FILE):
-        return analysis_code_labels(analysis)
-    return {}
-
-
 def control_updates(model_id: str) -> list:
     """Show, label and bound the controls for the model's codes; hide the rest. A category's
     choice reads "4 · digit 7" where the measurements say what it draws; its value stays "4"."""
@@ -379,7 +368,7 @@ def control_updates(model_id: str) -> list:
         named = labels.get(f"categorical_{index}", {})
         choices = [RANDOM, *[(f"{k} · {named[k]}" if k in named else str(k), str(k)) for k in range(spec.categorical_codes[index])]] if visible else [RANDOM]
         updates.append(gr.update(visible=visible, choices=choices, value="0" if visible else RANDOM, label=f"categorical_{index}"))
-    controls = continuous_labels(model_id)
+    controls = code_labels(read_measurements(model_id, DISENTANGLEMENT_FILE), read_measurements(model_id, ANALYSIS_FILE))
     for index in range(MAX_CONTINUOUS_CODES):
         name = f"continuous_{index}"
         label = f"{name} · {controls[name]}" if name in controls else name

@@ -499,14 +499,14 @@ def main(argv: list[str] | None = None) -> None:
         terms = information_terms(spec, spec.split_q_output(output.q_output), latents, categorical_probabilities=prior)
         sample_losses = generator_adversarial_loss(output.logits.float(), args.adversarial_loss, reduction="none")
         generator_loss = sample_losses.mean() + terms.loss(**generator_weights)
+        if prior is not None and (args.prior_loss_weight or args.prior_matching_weight):
+            learned_prior = accelerator.unwrap_model(image_generator).categorical_prior()  # differentiable, unlike `prior`
         if prior is not None and args.prior_loss_weight:  # each category's probability follows D's verdict on its fakes
-            learned_prior = accelerator.unwrap_model(image_generator).categorical_prior()
             generator_loss = generator_loss + args.prior_loss_weight * sum(
                 categorical_prior_loss(probabilities, latents.categorical[:, index], sample_losses)
                 for index, probabilities in enumerate(learned_prior)
             )
         if prior is not None and args.prior_matching_weight:  # and the share of real images Q puts in it
-            learned_prior = accelerator.unwrap_model(image_generator).categorical_prior()
             real_logits = spec.split_q_output(real_output.q_output).categorical_logits
             generator_loss = generator_loss + args.prior_matching_weight * sum(
                 categorical_prior_matching_loss(probabilities, logits) for probabilities, logits in zip(learned_prior, real_logits)

@@ -65,8 +65,9 @@ def mutual_information_gap(codes: np.ndarray, factors: np.ndarray, num_bins: int
     information = mutual_information_matrix(codes, factors, num_bins)
     ranked = np.sort(information, axis=0)[::-1]
     second = ranked[1] if len(ranked) > 1 else np.zeros_like(ranked[0])
-    gaps = (ranked[0] - second) / np.maximum(factor_entropies(factors), 1e-12)
-    return {"score": float(gaps.mean()), "per_factor": gaps.tolist(), "matrix": information}
+    entropies = factor_entropies(factors)
+    gaps = (ranked[0] - second) / np.maximum(entropies, 1e-12)
+    return {"score": float(gaps.mean()), "per_factor": gaps.tolist(), "matrix": information, "factor_entropies": entropies}
 
 
 def factor_vae_score(
@@ -146,7 +147,7 @@ def disentanglement_scores(
     """Every metric for codes and factors of the same images, as JSON-ready values."""
     _check_pairs(codes, factors)
     mig = mutual_information_gap(codes, factors)
-    entropies = factor_entropies(factors)
+    entropies = mig["factor_entropies"]
     rows = np.random.default_rng(seed).permutation(len(codes))[:dci_rows]
     dci_scores = dci(codes[rows], factors[rows], seed=seed)
     return {

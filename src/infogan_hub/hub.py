@@ -49,12 +49,13 @@ def _read_json(path: Path) -> Optional[dict]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def code_labels(output_dir: Path) -> dict[str, str]:
-    """What each code controls, from the folder's measurements: the ground-truth factor it leads
-    (`disentanglement_results.json`), else the MNIST measurement it moves (`analysis_results.json`)."""
-    if disentanglement := _read_json(Path(output_dir) / DISENTANGLEMENT_FILE):
+def code_labels(disentanglement: Optional[dict], analysis: Optional[dict]) -> dict[str, str]:
+    """What each code controls, from a model's measurements: the ground-truth factor it leads
+    (`disentanglement_results.json`), else the MNIST measurement it moves (`analysis_results.json`).
+    The card and the Space both name codes with it."""
+    if disentanglement:
         return disentanglement_code_labels(disentanglement)
-    if analysis := _read_json(Path(output_dir) / ANALYSIS_FILE):
+    if analysis:
         return analysis_code_labels(analysis)
     return {}
 
@@ -214,7 +215,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         example_call=", ".join(example),
         first_code=spec.code_names[0],
         latent_rows=latent_rows,
-        traversal_images=save_traversal_images(pipe, output_dir, labels=code_labels(output_dir)),
+        traversal_images=save_traversal_images(pipe, output_dir, labels=code_labels(disentanglement, analysis)),
         prior_charts=save_prior_charts(pipe, results, output_dir),
         evaluation_lines=evaluation_lines,
         evaluation_step=(results or {}).get("step"),
