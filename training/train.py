@@ -32,7 +32,9 @@ from infogan_hub import (
     LatentSpec,
     categorical_consistency_loss,
     categorical_prior_loss,
+    categorical_prior_em_update,
     categorical_prior_matching_loss,
+    categorical_shares,
     continuous_warmup_factor,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
@@ -56,7 +58,7 @@ RESUMABLE_SETTINGS = {
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
 }  # fmt: skip
-LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "learning_rate_prior"}
+LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "learning_rate_prior"}
 logger = get_logger(__name__)
 
 
@@ -91,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="weight of the exact expected generator loss over a learned prior's categories (losses.categorical_prior_loss); 0: the Gumbel-softmax path alone, as in Elastic-InfoGAN")
     latent.add_argument("--prior_matching_weight", type=float, default=0.0,
                         help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
+    latent.add_argument("--prior_em_rate", type=float, default=0.0,
+                        help="after each D/Q step, move a learned prior this fraction of the way to the share of the batch's real images Q puts in each category (the M-step; losses.categorical_prior_em_update); 0: off")
     latent.add_argument("--learning_rate_prior", type=float, default=0.005,
                         help="Adam's learning rate for a learned prior's logits (ten numbers moved by a noisy signal: five times G's)")
 
@@ -162,6 +166,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--prior_loss_weight must be 0 (off) or positive, got {args.prior_loss_weight}.")
     if args.prior_matching_weight < 0:
         raise SystemExit(f"--prior_matching_weight must be 0 (off) or positive, got {args.prior_matching_weight}.")
+    if not 0 <= args.prior_em_rate <= 1:
+        raise SystemExit(f"--prior_em_rate must be 0 (off) or in (0, 1], got {args.prior_em_rate}.")
     if not args.learning_rate_prior > 0:
         raise SystemExit(f"--learning_rate_prior must be positive, got {args.learning_rate_prior}.")
     if args.categorical_prior == "learned" and not args.categorical_codes:
@@ -491,6 +497,10 @@ def main(argv: list[str] | None = None) -> None:
         discriminator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(discriminator_loss)
         discriminator_optimizer.step()
+        if prior is not None and args.prior_em_rate:  # the M-step: the prior follows Q's share of real images per category
+            with torch.no_grad():
+                shares = accelerator.reduce(categorical_shares(spec.split_q_output(real_output.q_output).categorical_logits), reduction="mean")
+                prior_logits.copy_(categorical_prior_em_update(prior_logits, spec.categorical_codes, shares, args.prior_em_rate))
         middle = time.perf_counter()
 
         # Generator step: fool D and be recognisable by Q (equation 5). With --info_weight 0 the

@@ -73,6 +73,40 @@ def categorical_prior_matching_loss(prior: torch.Tensor, real_logits: torch.Tens
     shares = real_logits.detach().float().softmax(dim=1).mean(dim=0)
     return -(shares * prior.clamp_min(torch.finfo(torch.float32).eps).log()).sum()
 
+def categorical_shares(real_logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The share of real images Q puts in each category, E_x[Q(c|x)], code after code: shape
+    `(sum(categories),)` from one `(batch, categories)` tensor of Q's logits per code (detached)."""
+    return torch.cat([logits.detach().float().softmax(dim=1).mean(dim=0) for logits in real_logits])
+
+
+def categorical_prior_em_update(prior_logits: torch.Tensor, categorical_codes: Sequence[int], shares: torch.Tensor, rate: float) -> torch.Tensor:
+    """The M-step as a moving average: each categorical code's prior moves a fraction `rate`
+    of the way to the share of real images Q puts in each category (`categorical_shares`).
+
+    Unlike `categorical_prior_matching_loss`, which reaches the prior through a noisy gradient
+    and Adam, this sets it: with Q's shares fixed, the prior converges to them geometrically, and
+    at rate 1 it equals them. Returns the new logits (log-probabilities), code after code.
+
+    Args:
+        prior_logits (`torch.Tensor` of shape `(sum(categorical_codes),)`): the prior's logits.
+        categorical_codes (`Sequence[int]`): the number of categories of each code.
+        shares (`torch.Tensor` of shape `(sum(categorical_codes),)`): Q's shares, each code's summing to 1.
+        rate (`float`): in (0, 1]; 0.01 averages Q's shares over about the last 100 batches.
+    """
+    if not 0 < rate <= 1:
+        raise ValueError(f"rate must be in (0, 1], got {rate!r}.")
+    if prior_logits.shape != (sum(categorical_codes),) or shares.shape != prior_logits.shape:
+        raise ValueError(
+            f"prior_logits and shares must both have shape ({sum(categorical_codes)},), one entry per category, got {tuple(prior_logits.shape)} and {tuple(shares.shape)}."
+        )
+    codes = list(categorical_codes)
+    updated = [
+        ((1 - rate) * logits.softmax(dim=0) + rate * share).clamp_min(torch.finfo(torch.float32).tiny).log()
+        for logits, share in zip(prior_logits.detach().float().split(codes), shares.detach().float().split(codes))
+    ]
+    return torch.cat(updated).to(prior_logits.dtype)
+
+
 @dataclass
 class InformationTerms:
     """The information term, per code, in nats.
