@@ -5,8 +5,10 @@ import torch
 
 from infogan_hub import (
     LatentSpec,
+    categorical_prior_em_update,
     categorical_prior_loss,
     categorical_prior_matching_loss,
+    categorical_shares,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     information_terms,
@@ -182,3 +184,23 @@ def test_the_matching_loss_is_least_when_the_prior_equals_q_s_share_of_real_imag
     assert torch.allclose(logits.softmax(dim=0), torch.tensor([0.7, 0.2, 0.1]), atol=1e-3)
     with pytest.raises(ValueError, match="one logit per category"):
         categorical_prior_matching_loss(logits.softmax(dim=0), torch.zeros(4, 5))
+
+
+def test_the_em_update_moves_the_prior_to_q_s_share_of_real_images_and_at_rate_1_sets_it():
+    real_logits = [torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1]])), torch.log(torch.tensor([[0.5, 0.5], [0.5, 0.5]]))]
+    shares = categorical_shares(real_logits)
+    assert torch.allclose(shares, torch.tensor([0.7, 0.2, 0.1, 0.5, 0.5]))
+    logits = torch.zeros(5)
+    assert torch.allclose(categorical_prior_em_update(logits, [3, 2], shares, 1.0).exp(), shares)
+    halfway = categorical_prior_em_update(logits, [3, 2], shares, 0.5).exp()
+    assert torch.allclose(halfway, torch.tensor([(1 / 3 + 0.7) / 2, (1 / 3 + 0.2) / 2, (1 / 3 + 0.1) / 2, 0.5, 0.5]))
+    for _ in range(500):  # a moving average: fixed shares are reached geometrically
+        logits = categorical_prior_em_update(logits, [3, 2], shares, 0.05)
+    assert torch.allclose(logits.exp(), shares, atol=1e-6)
+
+
+def test_the_em_update_refuses_a_bad_rate_or_shape():
+    with pytest.raises(ValueError, match="rate must be in \\(0, 1\\], got 0"):
+        categorical_prior_em_update(torch.zeros(3), [3], torch.full((3,), 1 / 3), 0)
+    with pytest.raises(ValueError, match="must both have shape \\(3,\\), one entry per category, got \\(3,\\) and \\(4,\\)"):
+        categorical_prior_em_update(torch.zeros(3), [3], torch.full((4,), 0.25), 0.1)

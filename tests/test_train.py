@@ -166,6 +166,9 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_loss_weight", "-1"])
     with pytest.raises(SystemExit, match="--prior_matching_weight must be 0 \\(off\\) or positive, got -2.0"):
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_matching_weight", "-2"])
+    for value in ("-0.1", "1.5"):
+        with pytest.raises(SystemExit, match=f"--prior_em_rate must be 0 \\(off\\) or in \\(0, 1\\], got {value}"):
+            train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_em_rate", value])
     with pytest.raises(SystemExit, match="--learning_rate_prior must be positive, got 0.0"):
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--learning_rate_prior", "0"])
     with pytest.raises(SystemExit, match="--gumbel_temperature must be positive, got 0.0"):

@@ -58,7 +58,7 @@ RESUMABLE_SETTINGS = {
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
 }  # fmt: skip
-LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "learning_rate_prior"}
+LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_warmup_steps", "learning_rate_prior"}
 logger = get_logger(__name__)
 
 
@@ -95,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
     latent.add_argument("--prior_em_rate", type=float, default=0.0,
                         help="after each D/Q step, move a learned prior this fraction of the way to the share of the batch's real images Q puts in each category (the M-step; losses.categorical_prior_em_update); 0: off")
+    latent.add_argument("--prior_warmup_steps", type=int, default=0,
+                        help="a learned prior stays uniform for this many steps, while the categories settle (neither its gradient terms nor the M-step move it)")
     latent.add_argument("--learning_rate_prior", type=float, default=0.005,
                         help="Adam's learning rate for a learned prior's logits (ten numbers moved by a noisy signal: five times G's)")
 
@@ -168,6 +170,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--prior_matching_weight must be 0 (off) or positive, got {args.prior_matching_weight}.")
     if not 0 <= args.prior_em_rate <= 1:
         raise SystemExit(f"--prior_em_rate must be 0 (off) or in (0, 1], got {args.prior_em_rate}.")
+    if args.prior_warmup_steps < 0:
+        raise SystemExit(f"--prior_warmup_steps must be 0 (off) or positive, got {args.prior_warmup_steps}.")
     if not args.learning_rate_prior > 0:
         raise SystemExit(f"--learning_rate_prior must be positive, got {args.learning_rate_prior}.")
     if args.categorical_prior == "learned" and not args.categorical_codes:
@@ -466,7 +470,7 @@ def main(argv: list[str] | None = None) -> None:
         # uninterrupted one would have, without restoring random states from a pickle.
         latent_generator.manual_seed(hash((args.seed, accelerator.process_index, global_step)) & 0xFFFF_FFFF_FFFF)
         latents = spec.sample(batch_size, generator=latent_generator, device=accelerator.device)
-        prior = None
+        prior, prior_frozen = None, global_step < args.prior_warmup_steps
         if spec.categorical_prior == "learned":  # categories drawn through a relaxation, so G's loss trains their prior
             prior_logits = accelerator.unwrap_model(image_generator).categorical_prior_logits
             categories, one_hot = spec.sample_relaxed_categorical(prior_logits, batch_size, args.gumbel_temperature, latent_generator)
@@ -497,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
         discriminator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(discriminator_loss)
         discriminator_optimizer.step()
-        if prior is not None and args.prior_em_rate:  # the M-step: the prior follows Q's share of real images per category
+        if prior is not None and args.prior_em_rate and not prior_frozen:  # the M-step: the prior follows Q's share of real images per category
             with torch.no_grad():
                 shares = accelerator.reduce(categorical_shares(spec.split_q_output(real_output.q_output).categorical_logits), reduction="mean")
                 prior_logits.copy_(categorical_prior_em_update(prior_logits, spec.categorical_codes, shares, args.prior_em_rate))
@@ -509,20 +513,23 @@ def main(argv: list[str] | None = None) -> None:
         terms = information_terms(spec, spec.split_q_output(output.q_output), latents, categorical_probabilities=prior)
         sample_losses = generator_adversarial_loss(output.logits.float(), args.adversarial_loss, reduction="none")
         generator_loss = sample_losses.mean() + terms.loss(**generator_weights)
-        if prior is not None and (args.prior_loss_weight or args.prior_matching_weight):
+        prior_terms = prior is not None and not prior_frozen
+        if prior_terms and (args.prior_loss_weight or args.prior_matching_weight):
             learned_prior = accelerator.unwrap_model(image_generator).categorical_prior()  # differentiable, unlike `prior`
-        if prior is not None and args.prior_loss_weight:  # each category's probability follows D's verdict on its fakes
+        if prior_terms and args.prior_loss_weight:  # each category's probability follows D's verdict on its fakes
             generator_loss = generator_loss + args.prior_loss_weight * sum(
                 categorical_prior_loss(probabilities, latents.categorical[:, index], sample_losses)
                 for index, probabilities in enumerate(learned_prior)
             )
-        if prior is not None and args.prior_matching_weight:  # and the share of real images Q puts in it
+        if prior_terms and args.prior_matching_weight:  # and the share of real images Q puts in it
             real_logits = spec.split_q_output(real_output.q_output).categorical_logits
             generator_loss = generator_loss + args.prior_matching_weight * sum(
                 categorical_prior_matching_loss(probabilities, logits) for probabilities, logits in zip(learned_prior, real_logits)
             )
         generator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(generator_loss)
+        if prior is not None and prior_frozen:  # the Gumbel path's gradient too: Adam skips a parameter without one
+            prior_logits.grad = None
         generator_optimizer.step()
         timings["discriminator"] += middle - started
         timings["generator"] += time.perf_counter() - middle
