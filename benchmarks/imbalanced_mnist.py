@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -33,6 +35,9 @@ VARIANTS = {
     "learned": ("mnist_paper", ["--categorical_prior", "learned"]),
     "learned_consistency": ("mnist", ["--categorical_prior", "learned"]),
     "uniform_consistency": ("mnist", []),
+    # the M-step: after 1000 uniform steps the prior follows Q's share of real images (a 500-step average)
+    "learned_em_consistency": ("mnist", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--prior_em_rate", "0.002", "--prior_warmup_steps", "1000", "--prior_min_share", "0.02"]),
+    "learned_em_even_consistency": ("mnist", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--prior_em_rate", "0.002", "--prior_warmup_steps", "1000", "--consistency_marginal", "uniform"]),
     "learned_gumbel": ("mnist_paper", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--learning_rate_prior", "0.001"]),
     "learned_gumbel_consistency": ("mnist", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--learning_rate_prior", "0.001"]),
 }
@@ -48,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", default=["uniform", "learned", "learned_consistency"], choices=sorted(VARIANTS))
     parser.add_argument("--output_dir", type=Path, default=Path("output/imbalanced-mnist"))
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (see training/study.py)")
+    parser.add_argument("--parallel", type=int, default=1, help="(variant, split) studies at a time, each on its share of the cores")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps of each run")
     parser.add_argument("--summarize_only", action="store_true", help="train nothing; summarise the finished runs")
     args = parser.parse_args(argv)
@@ -114,19 +119,27 @@ def draw_figure(benchmark: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    runs = []
-    for variant in args.variants:
-        preset, extra = VARIANTS[variant]
-        for split in args.splits:
-            study_dir = args.output_dir / variant / f"split-{split}"
+    studies = [(variant, split, args.output_dir / variant / f"split-{split}") for variant in args.variants for split in args.splits]
+    if not args.summarize_only:
+        # (variant, split) studies run `--parallel` at a time, each on its share of the cores (the
+        # seeds of one study one after another): on a small CPU two one-thread runs go twice as fast as one two-thread run.
+        threads = max(1, (os.cpu_count() or 1) // args.parallel)
+
+        def run_study(variant: str, split: int, study_dir: Path) -> None:
+            preset, extra = VARIANTS[variant]
             train_arguments = ["--dataset", f"mnist_imbalanced_{split}", "--max_train_steps", str(args.steps), *extra, *args.train_arguments]
-            if not args.summarize_only:
-                seed_study.main(["--preset", preset, "--seeds", *map(str, args.seeds), "--output_dir", str(study_dir),
-                                 "--parallel", str(args.parallel), "--", *train_arguments])  # fmt: skip
-            for seed in args.seeds:
-                run_dir = study_dir / f"seed-{seed}"
-                if (run_dir / seed_study.DONE_FILE).exists():
-                    runs.append(run_record(run_dir, variant, split, seed))
+            seed_study.main(["--preset", preset, "--seeds", *map(str, args.seeds), "--output_dir", str(study_dir),
+                             "--parallel", "1", "--threads_per_run", str(threads), "--", *train_arguments])  # fmt: skip
+
+        with ThreadPoolExecutor(args.parallel) as pool:
+            for finished in [pool.submit(run_study, *study) for study in studies]:
+                finished.result()
+    runs = [
+        run_record(study_dir / f"seed-{seed}", variant, split, seed)
+        for variant, split, study_dir in studies
+        for seed in args.seeds
+        if (study_dir / f"seed-{seed}" / seed_study.DONE_FILE).exists()
+    ]
     if not runs:
         raise SystemExit(f"No finished run under {args.output_dir}.")
     benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,

@@ -58,7 +58,7 @@ RESUMABLE_SETTINGS = {
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
 }  # fmt: skip
-LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_warmup_steps", "learning_rate_prior"}
+LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_min_share", "prior_warmup_steps", "consistency_marginal", "learning_rate_prior"}
 logger = get_logger(__name__)
 
 
@@ -95,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
     latent.add_argument("--prior_em_rate", type=float, default=0.0,
                         help="after each D/Q step, move a learned prior this fraction of the way to the share of the batch's real images Q puts in each category (the M-step; losses.categorical_prior_em_update); 0: off")
+    latent.add_argument("--prior_min_share", type=float, default=0.0,
+                        help="the M-step's floor: no category's probability settles below this (below 1/categories); without it a category Q stops using dies and its class merges into another")
     latent.add_argument("--prior_warmup_steps", type=int, default=0,
                         help="a learned prior stays uniform for this many steps, while the categories settle (neither its gradient terms nor the M-step move it)")
     latent.add_argument("--learning_rate_prior", type=float, default=0.005,
@@ -129,6 +131,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="weight of IIC's consistency term on real images (Q's first categorical code for an image and a rotated, zoomed, shifted, bent copy); 0: off")
     training.add_argument("--consistency_entropy_weight", type=float, default=1.0,
                           help="IIC's lambda: weight of the term's marginal entropy (above 1: more pressure to use every category)")
+    training.add_argument("--consistency_marginal", choices=["prior", "uniform"], default="prior",
+                          help="with a learned prior, what the term's marginals are asked to follow: the prior (KL to it) or the even split (IIC's entropy)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -170,6 +174,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--prior_matching_weight must be 0 (off) or positive, got {args.prior_matching_weight}.")
     if not 0 <= args.prior_em_rate <= 1:
         raise SystemExit(f"--prior_em_rate must be 0 (off) or in (0, 1], got {args.prior_em_rate}.")
+    if args.categorical_codes and not 0 <= args.prior_min_share < 1 / max(args.categorical_codes):
+        raise SystemExit(f"--prior_min_share must be at least 0 and below 1/{max(args.categorical_codes)} (one over the most categories of a code), got {args.prior_min_share}.")
     if args.prior_warmup_steps < 0:
         raise SystemExit(f"--prior_warmup_steps must be 0 (off) or positive, got {args.prior_warmup_steps}.")
     if not args.learning_rate_prior > 0:
@@ -495,7 +501,8 @@ def main(argv: list[str] | None = None) -> None:
                 spec.split_q_output(real_output.q_output).categorical_logits[0],
                 spec.split_q_output(transformed_output.q_output).categorical_logits[0],
                 marginal_entropy_weight=args.consistency_entropy_weight,
-                prior=None if prior is None else prior[0],  # a learned prior: real images' categories follow it
+                # a learned prior: real images' categories follow it, unless asked to stay even
+                prior=None if prior is None or args.consistency_marginal == "uniform" else prior[0],
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
         discriminator_optimizer.zero_grad(set_to_none=True)
@@ -504,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
         if prior is not None and args.prior_em_rate and not prior_frozen:  # the M-step: the prior follows Q's share of real images per category
             with torch.no_grad():
                 shares = accelerator.reduce(categorical_shares(spec.split_q_output(real_output.q_output).categorical_logits), reduction="mean")
-                prior_logits.copy_(categorical_prior_em_update(prior_logits, spec.categorical_codes, shares, args.prior_em_rate))
+                prior_logits.copy_(categorical_prior_em_update(prior_logits, spec.categorical_codes, shares, args.prior_em_rate, args.prior_min_share))
         middle = time.perf_counter()
 
         # Generator step: fool D and be recognisable by Q (equation 5). With --info_weight 0 the

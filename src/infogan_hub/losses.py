@@ -79,7 +79,9 @@ def categorical_shares(real_logits: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([logits.detach().float().softmax(dim=1).mean(dim=0) for logits in real_logits])
 
 
-def categorical_prior_em_update(prior_logits: torch.Tensor, categorical_codes: Sequence[int], shares: torch.Tensor, rate: float) -> torch.Tensor:
+def categorical_prior_em_update(
+    prior_logits: torch.Tensor, categorical_codes: Sequence[int], shares: torch.Tensor, rate: float, min_share: float = 0.0
+) -> torch.Tensor:
     """The M-step as a moving average: each categorical code's prior moves a fraction `rate`
     of the way to the share of real images Q puts in each category (`categorical_shares`).
 
@@ -92,16 +94,22 @@ def categorical_prior_em_update(prior_logits: torch.Tensor, categorical_codes: S
         categorical_codes (`Sequence[int]`): the number of categories of each code.
         shares (`torch.Tensor` of shape `(sum(categorical_codes),)`): Q's shares, each code's summing to 1.
         rate (`float`): in (0, 1]; 0.01 averages Q's shares over about the last 100 batches.
+        min_share (`float`, defaults to 0): the target is `(1 - K * min_share) * shares + min_share`
+            for a code of K categories, so no category's probability settles below `min_share`:
+            a category Q stops using would otherwise lose its prior, then its fakes, then its
+            place in Q (the M-step's rich-get-richer), and its class would be merged into another.
     """
     if not 0 < rate <= 1:
         raise ValueError(f"rate must be in (0, 1], got {rate!r}.")
+    if not 0 <= min_share < 1 / max(categorical_codes):
+        raise ValueError(f"min_share must be at least 0 and below 1/{max(categorical_codes)} (one over the most categories of a code), got {min_share!r}.")
     if prior_logits.shape != (sum(categorical_codes),) or shares.shape != prior_logits.shape:
         raise ValueError(
             f"prior_logits and shares must both have shape ({sum(categorical_codes)},), one entry per category, got {tuple(prior_logits.shape)} and {tuple(shares.shape)}."
         )
     codes = list(categorical_codes)
     updated = [
-        ((1 - rate) * logits.softmax(dim=0) + rate * share).clamp_min(torch.finfo(torch.float32).tiny).log()
+        ((1 - rate) * logits.softmax(dim=0) + rate * ((1 - len(share) * min_share) * share + min_share)).clamp_min(torch.finfo(torch.float32).tiny).log()
         for logits, share in zip(prior_logits.detach().float().split(codes), shares.detach().float().split(codes))
     ]
     return torch.cat(updated).to(prior_logits.dtype)
