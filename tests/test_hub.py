@@ -358,3 +358,16 @@ def test_the_card_shows_a_learned_prior_beside_the_matched_class_frequencies(tmp
     assert "| categorical_0 | categorical | learned | 10 |" in text
     assert "categorical_0: learned prior 0.300, 0.220, 0.060" in text and "total variation from the matched classes' frequencies 0." in text
     assert "![learned prior of categorical_0](images/prior-categorical_0.png)" in text and (tmp_path / "images" / "prior-categorical_0.png").is_file()
+
+
+def test_the_card_states_how_a_learned_prior_was_trained():
+    from infogan_hub.hub import objective_lines
+
+    training = {"categorical_prior": "learned", "gumbel_temperature": 0.1, "prior_loss_weight": 0.0, "prior_em_rate": 0.002,
+                "prior_min_share": 0.02, "prior_warmup_steps": 1000, "consistency_weight": 3.0, "consistency_marginal": "prior"}  # fmt: skip
+    line = next(line for line in objective_lines(training) if line.startswith("learned categorical prior"))
+    assert "expected generator loss" not in line  # its weight is 0
+    assert "moves 0.002 of the way to Q's share of the batch's real images per category, with no category below 0.02" in line
+    assert "uniform for the first 1000 steps" in line and "follow it rather than to be even" in line
+    line = next(line for line in objective_lines(training | {"prior_loss_weight": 1.0, "consistency_marginal": "uniform"}) if line.startswith("learned"))
+    assert "expected generator loss over its categories (weight 1.0)" in line and "asks real images' categories to be even" in line

@@ -204,3 +204,13 @@ def test_the_em_update_refuses_a_bad_rate_or_shape():
         categorical_prior_em_update(torch.zeros(3), [3], torch.full((3,), 1 / 3), 0)
     with pytest.raises(ValueError, match="must both have shape \\(3,\\), one entry per category, got \\(3,\\) and \\(4,\\)"):
         categorical_prior_em_update(torch.zeros(3), [3], torch.full((4,), 0.25), 0.1)
+
+
+def test_the_em_update_s_floor_keeps_a_category_q_stopped_using():
+    shares = torch.tensor([0.6, 0.4, 0.0])
+    logits = torch.zeros(3)
+    for _ in range(500):
+        logits = categorical_prior_em_update(logits, [3], shares, 0.05, min_share=0.05)
+    assert torch.allclose(logits.exp(), torch.tensor([0.6 * 0.85 + 0.05, 0.4 * 0.85 + 0.05, 0.05]), atol=1e-5)
+    with pytest.raises(ValueError, match="min_share must be at least 0 and below 1/3"):
+        categorical_prior_em_update(logits, [3], shares, 0.05, min_share=0.4)

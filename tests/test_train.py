@@ -141,6 +141,18 @@ def test_a_learned_prior_is_trained_saved_and_measured(tmp_path):
     assert InfoGANPipeline.from_pretrained(tmp_path).latent_spec.categorical_prior == "learned"
 
 
+def test_a_learned_prior_stays_uniform_through_its_warmup_and_then_follows_q_above_its_floor(tmp_path):
+    launch(tmp_path / "warm", "--max_train_steps", "3", "--categorical_prior", "learned", "--gumbel_temperature", "0.5",
+           "--prior_loss_weight", "1", "--prior_em_rate", "1", "--prior_warmup_steps", "3")  # fmt: skip
+    assert torch.equal(weights(tmp_path / "warm", "image_generator")["categorical_prior_logits"], torch.zeros(10))
+    # At rate 1 each step sets the prior to 0.1 x Q's shares + 0.09: moved off uniform, never below the floor.
+    launch(tmp_path / "em", "--max_train_steps", "3", "--categorical_prior", "learned", "--prior_loss_weight", "0",
+           "--prior_em_rate", "1", "--prior_min_share", "0.09", "--consistency_marginal", "uniform")  # fmt: skip
+    prior = weights(tmp_path / "em", "image_generator")["categorical_prior_logits"].float().softmax(dim=0)
+    assert prior.min() >= 0.09 - 1e-3 and prior.max() <= 0.19 + 1e-3 and (prior - 0.1).abs().max() > 1e-4
+    assert json.loads((tmp_path / "em" / "training_config.json").read_text())["consistency_marginal"] == "uniform"
+
+
 def test_bad_arguments_get_clear_errors(tmp_path):
     result = launch(tmp_path, "--preset", "nonesuch", check=False)
     assert result.returncode != 0 and "Unknown preset 'nonesuch'" in result.stderr
@@ -166,6 +178,10 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_loss_weight", "-1"])
     with pytest.raises(SystemExit, match="--prior_matching_weight must be 0 \\(off\\) or positive, got -2.0"):
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_matching_weight", "-2"])
+    with pytest.raises(SystemExit, match="--prior_min_share must be at least 0 and below 1/10 \\(one over the most categories of a code\\), got 0.1"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_min_share", "0.1"])
+    with pytest.raises(SystemExit, match="--prior_warmup_steps must be 0 \\(off\\) or positive, got -1"):
+        train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_warmup_steps", "-1"])
     for value in ("-0.1", "1.5"):
         with pytest.raises(SystemExit, match=f"--prior_em_rate must be 0 \\(off\\) or in \\(0, 1\\], got {value}"):
             train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_em_rate", value])

@@ -120,11 +120,23 @@ def objective_lines(training: dict) -> list[str]:
         warmup = training["continuous_warmup_steps"]
         lines.append(f"continuous-code warm-up: their lambda is 0 for the first {warmup // 2} steps, then ramps linearly to full at step {warmup}")
     if training.get("categorical_prior") == "learned":
-        lines.append(
-            f"learned categorical prior: categories drawn through a Gumbel-softmax at temperature {training.get('gumbel_temperature')}, "
-            "its logits trained with the generator (Elastic-InfoGAN, Ojha et al. 2020)"
-            + ("; the consistency term asks real images' categories to follow it rather than to be even" if training.get("consistency_weight") else "")
-        )
+        parts = [f"categories drawn through a Gumbel-softmax at temperature {training.get('gumbel_temperature')}, its logits trained with the generator (Elastic-InfoGAN, Ojha et al. 2020)"]
+        if training.get("prior_loss_weight"):
+            parts.append(f"and by the expected generator loss over its categories (weight {training['prior_loss_weight']})")
+        if training.get("prior_em_rate"):
+            parts.append(
+                f"and set by an M-step: after each D/Q step it moves {training['prior_em_rate']} of the way to Q's share of the batch's real images "
+                f"per category, with no category below {training.get('prior_min_share', 0.0)}"
+            )
+        if training.get("prior_warmup_steps"):
+            parts.append(f"uniform for the first {training['prior_warmup_steps']} steps")
+        if training.get("consistency_weight"):
+            parts.append(
+                "the consistency term asks real images' categories to be even"
+                if training.get("consistency_marginal") == "uniform"
+                else "the consistency term asks real images' categories to follow it rather than to be even"
+            )
+        lines.append("learned categorical prior: " + "; ".join(parts))
     if training.get("consistency_weight"):
         lines.append(
             f"categorical consistency on real images (IIC, Ji et al. 2019), weight {training['consistency_weight']}: D/Q maximises "
