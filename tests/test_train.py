@@ -99,7 +99,10 @@ def test_info_weight_zero_is_the_plain_gan_whose_q_still_measures(tmp_path):
 
 def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
     # All checkpoints are kept (limit 0), so checkpoint-10 cannot be rotated away before it is seen.
-    process = launch(tmp_path, "--max_train_steps", "100000", "--checkpointing_steps", "5", "--checkpoints_total_limit", "0",
+    # A learned prior set by the M-step: unless Q's shares are averaged over the processes, their
+    # priors part and the final check that parameters are identical fails.
+    learned = ["--categorical_prior", "learned", "--prior_em_rate", "0.2"]
+    process = launch(tmp_path, "--max_train_steps", "100000", "--checkpointing_steps", "5", "--checkpoints_total_limit", "0", *learned,
                      processes=2, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 240
     while not (tmp_path / "checkpoint-10").exists():
@@ -118,7 +121,7 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
     latest = max(int(path.name.split("-")[1]) for path in tmp_path.glob("checkpoint-*"))
     target = latest + 10
     result = launch(tmp_path, "--max_train_steps", str(target), "--checkpointing_steps", "5", "--checkpoints_total_limit", "0",
-                    "--resume_from_checkpoint", "latest", processes=2)  # fmt: skip
+                    "--resume_from_checkpoint", "latest", *learned, processes=2)  # fmt: skip
     output = result.stdout + result.stderr
     assert f"Resumed from {tmp_path / f'checkpoint-{latest}'} at step {latest}." in output
     assert "Parameters identical on all 2 processes." in output
