@@ -9,9 +9,10 @@ from .test_train import SMALL
 
 
 def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_distance(tmp_path):
+    # two studies at a time, one core each
     results = tmp_path / "imbalanced.json"
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "imbalanced_mnist.py"), "--splits", "1", "--seeds", "0",
-               "--variants", "uniform", "learned", "--steps", "4", "--output_dir", str(tmp_path / "runs"), "--results", str(results),
+               "--variants", "uniform", "learned", "--steps", "4", "--parallel", "2", "--output_dir", str(tmp_path / "runs"), "--results", str(results),
                "--", *SMALL, "--report_to", "none"]  # fmt: skip
     output = subprocess.run(command, env=accelerate_env(), cwd=REPOSITORY, capture_output=True, text=True)
     assert output.returncode == 0, output.stderr[-4000:]
@@ -22,6 +23,7 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
         evaluation = json.loads((tmp_path / "runs" / variant / "split-1" / "seed-0" / "evaluation_results.json").read_text())
         assert evaluation["clustering"]["dataset"] == "mnist_imbalanced_1/test" and evaluation["step"] == 4
         assert run["prior_total_variation"] == evaluation["clustering"]["codes"]["categorical_0"]["prior_total_variation"]
+        assert run["ent"] == evaluation["generation"]["codes"]["categorical_0"]["ent"]
     frequencies = runs["uniform"]["class_frequencies"]
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
     assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
