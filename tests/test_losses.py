@@ -214,3 +214,9 @@ def test_the_em_update_s_floor_keeps_a_category_q_stopped_using():
     assert torch.allclose(logits.exp(), torch.tensor([0.6 * 0.85 + 0.05, 0.4 * 0.85 + 0.05, 0.05]), atol=1e-5)
     with pytest.raises(ValueError, match="min_share must be at least 0 and below 1/3"):
         categorical_prior_em_update(logits, [3], shares, 0.05, min_share=0.4)
+
+
+def test_hard_shares_count_q_s_decisions_and_soft_ones_average_its_posteriors():
+    real_logits = [torch.log(torch.tensor([[0.5, 0.3, 0.2], [0.4, 0.35, 0.25], [0.1, 0.6, 0.3], [0.46, 0.1, 0.44]]))]
+    assert torch.allclose(categorical_shares(real_logits, hard=True), torch.tensor([0.75, 0.25, 0.0]))
+    assert torch.allclose(categorical_shares(real_logits), torch.tensor([0.365, 0.3375, 0.2975]))

@@ -58,7 +58,7 @@ RESUMABLE_SETTINGS = {
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
 }  # fmt: skip
-LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_min_share", "prior_warmup_steps", "consistency_marginal", "learning_rate_prior"}
+LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_em_shares", "prior_min_share", "prior_warmup_steps", "consistency_marginal", "learning_rate_prior"}
 logger = get_logger(__name__)
 
 
@@ -95,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
     latent.add_argument("--prior_em_rate", type=float, default=0.0,
                         help="after each D/Q step, move a learned prior this fraction of the way to the share of the batch's real images Q puts in each category (the M-step; losses.categorical_prior_em_update); 0: off")
+    latent.add_argument("--prior_em_shares", choices=["hard", "soft"], default="hard",
+                        help="the M-step's target: the share of real images whose most likely category is c (hard), or the mean of Q(c|x) (soft, flatter: Q learns on fakes)")
     latent.add_argument("--prior_min_share", type=float, default=0.0,
                         help="the M-step's floor: no category's probability settles below this (below 1/categories); without it a category Q stops using dies and its class merges into another")
     latent.add_argument("--prior_warmup_steps", type=int, default=0,
@@ -510,7 +512,7 @@ def main(argv: list[str] | None = None) -> None:
         discriminator_optimizer.step()
         if prior is not None and args.prior_em_rate and not prior_frozen:  # the M-step: the prior follows Q's share of real images per category
             with torch.no_grad():
-                shares = accelerator.reduce(categorical_shares(spec.split_q_output(real_output.q_output).categorical_logits), reduction="mean")
+                shares = accelerator.reduce(categorical_shares(spec.split_q_output(real_output.q_output).categorical_logits, hard=args.prior_em_shares == "hard"), reduction="mean")
                 prior_logits.copy_(categorical_prior_em_update(prior_logits, spec.categorical_codes, shares, args.prior_em_rate, args.prior_min_share))
         middle = time.perf_counter()
 

@@ -73,9 +73,16 @@ def categorical_prior_matching_loss(prior: torch.Tensor, real_logits: torch.Tens
     shares = real_logits.detach().float().softmax(dim=1).mean(dim=0)
     return -(shares * prior.clamp_min(torch.finfo(torch.float32).eps).log()).sum()
 
-def categorical_shares(real_logits: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The share of real images Q puts in each category, E_x[Q(c|x)], code after code: shape
-    `(sum(categories),)` from one `(batch, categories)` tensor of Q's logits per code (detached)."""
+def categorical_shares(real_logits: Sequence[torch.Tensor], hard: bool = False) -> torch.Tensor:
+    """The share of real images Q puts in each category, code after code: shape `(sum(categories),)`
+    from one `(batch, categories)` tensor of Q's logits per code (detached).
+
+    Soft (the default): E_x[Q(c|x)]. Hard: the share of images whose most likely category is c,
+    as the clustering evaluation counts them. Q learns on fakes, so on real images its posteriors
+    are flatter than its decisions: the soft shares pull every category toward 1/K.
+    """
+    if hard:
+        return torch.cat([F.one_hot(logits.detach().argmax(dim=1), logits.shape[1]).float().mean(dim=0) for logits in real_logits])
     return torch.cat([logits.detach().float().softmax(dim=1).mean(dim=0) for logits in real_logits])
 
 
