@@ -24,6 +24,7 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
         assert evaluation["clustering"]["dataset"] == "mnist_imbalanced_1/test" and evaluation["step"] == 4
         assert run["prior_total_variation"] == evaluation["clustering"]["codes"]["categorical_0"]["prior_total_variation"]
         assert run["ent"] == evaluation["generation"]["codes"]["categorical_0"]["ent"]
+        assert 0 <= run["shares_total_variation"] <= 1
     frequencies = runs["uniform"]["class_frequencies"]
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
     assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
