@@ -101,7 +101,7 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
     # All checkpoints are kept (limit 0), so checkpoint-10 cannot be rotated away before it is seen.
     # A learned prior set by the M-step: unless Q's shares are averaged over the processes, their
     # priors part and the final check that parameters are identical fails.
-    learned = ["--categorical_prior", "learned", "--prior_em_rate", "0.2"]
+    learned = ["--categorical_prior", "learned", "--prior_em_rate", "0.2", "--prior_warmup_steps", "0"]
     process = launch(tmp_path, "--max_train_steps", "100000", "--checkpointing_steps", "5", "--checkpoints_total_limit", "0", *learned,
                      processes=2, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 240
@@ -131,7 +131,7 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
 
 
 def test_a_learned_prior_is_trained_saved_and_measured(tmp_path):
-    launch(tmp_path, "--max_train_steps", "6", "--categorical_prior", "learned", "--gumbel_temperature", "0.5")
+    launch(tmp_path, "--max_train_steps", "6", "--categorical_prior", "learned", "--gumbel_temperature", "0.5", "--prior_warmup_steps", "0")
     logits = weights(tmp_path, "image_generator")["categorical_prior_logits"]
     assert logits.shape == (10,) and logits.abs().max() > 0, "the generator's loss moved the prior away from uniform"
     results = json.loads((tmp_path / "evaluation_results.json").read_text())
@@ -150,7 +150,7 @@ def test_a_learned_prior_stays_uniform_through_its_warmup_and_then_follows_q_abo
     assert torch.equal(weights(tmp_path / "warm", "image_generator")["categorical_prior_logits"], torch.zeros(10))
     # At rate 1 each step sets the prior to 0.1 x Q's shares + 0.09: moved off uniform, never below the floor.
     launch(tmp_path / "em", "--max_train_steps", "3", "--categorical_prior", "learned", "--prior_loss_weight", "0",
-           "--prior_em_rate", "1", "--prior_min_share", "0.09", "--consistency_marginal", "uniform")  # fmt: skip
+           "--prior_em_rate", "1", "--prior_min_share", "0.09", "--prior_warmup_steps", "0", "--consistency_marginal", "uniform")  # fmt: skip
     prior = weights(tmp_path / "em", "image_generator")["categorical_prior_logits"].float().softmax(dim=0)
     assert prior.min() >= 0.09 - 1e-3 and prior.max() <= 0.19 + 1e-3 and (prior - 0.1).abs().max() > 1e-4
     assert json.loads((tmp_path / "em" / "training_config.json").read_text())["consistency_marginal"] == "uniform"

@@ -89,17 +89,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the categorical codes' class probabilities: uniform, or learned with the generator (for imbalanced data)")
     latent.add_argument("--gumbel_temperature", type=float, default=0.1,
                         help="temperature of the Gumbel-softmax samples through which a learned prior is trained")
-    latent.add_argument("--prior_loss_weight", type=float, default=1.0,
+    latent.add_argument("--prior_loss_weight", type=float, default=0.0,
                         help="weight of the exact expected generator loss over a learned prior's categories (losses.categorical_prior_loss); 0: the Gumbel-softmax path alone, as in Elastic-InfoGAN")
     latent.add_argument("--prior_matching_weight", type=float, default=0.0,
                         help="weight of the cross entropy of a learned prior against Q's categories for real images (losses.categorical_prior_matching_loss); 0: off")
-    latent.add_argument("--prior_em_rate", type=float, default=0.0,
+    latent.add_argument("--prior_em_rate", type=float, default=0.005,
                         help="after each D/Q step, move a learned prior this fraction of the way to the share of the batch's real images Q puts in each category (the M-step; losses.categorical_prior_em_update); 0: off")
     latent.add_argument("--prior_em_shares", choices=["hard", "soft"], default="hard",
                         help="the M-step's target: the share of real images whose most likely category is c (hard), or the mean of Q(c|x) (soft, flatter: Q learns on fakes)")
     latent.add_argument("--prior_min_share", type=float, default=0.0,
                         help="the M-step's floor: no category's probability settles below this (below 1/categories); without it a category Q stops using dies and its class merges into another")
-    latent.add_argument("--prior_warmup_steps", type=int, default=0,
+    latent.add_argument("--prior_warmup_steps", type=int, default=1000,
                         help="a learned prior stays uniform for this many steps, while the categories settle (neither its gradient terms nor the M-step move it)")
     latent.add_argument("--learning_rate_prior", type=float, default=0.005,
                         help="Adam's learning rate for a learned prior's logits (ten numbers moved by a noisy signal: five times G's)")
@@ -133,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="weight of IIC's consistency term on real images (Q's first categorical code for an image and a rotated, zoomed, shifted, bent copy); 0: off")
     training.add_argument("--consistency_entropy_weight", type=float, default=1.0,
                           help="IIC's lambda: weight of the term's marginal entropy (above 1: more pressure to use every category)")
-    training.add_argument("--consistency_marginal", choices=["prior", "uniform"], default="prior",
+    training.add_argument("--consistency_marginal", choices=["prior", "uniform"], default="uniform",
                           help="with a learned prior, what the term's marginals are asked to follow: the prior (KL to it) or the even split (IIC's entropy)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
