@@ -70,8 +70,8 @@ def categorical_prior_matching_loss(prior: torch.Tensor, real_logits: torch.Tens
     """
     if real_logits.shape[1:] != prior.shape:
         raise ValueError(f"real_logits must have shape (batch, {prior.shape[0]}), one logit per category, got {tuple(real_logits.shape)}.")
-    shares = real_logits.detach().float().softmax(dim=1).mean(dim=0)
-    return -(shares * prior.clamp_min(torch.finfo(torch.float32).eps).log()).sum()
+    return -(categorical_shares([real_logits]) * prior.clamp_min(torch.finfo(torch.float32).eps).log()).sum()
+
 
 def categorical_shares(real_logits: Sequence[torch.Tensor], hard: bool = False) -> torch.Tensor:
     """The share of real images Q puts in each category, code after code: shape `(sum(categories),)`
