@@ -371,3 +371,5 @@ def test_the_card_states_how_a_learned_prior_was_trained():
     assert "uniform for the first 1000 steps" in line and "follow it rather than to be even" in line
     line = next(line for line in objective_lines(training | {"prior_loss_weight": 1.0, "consistency_marginal": "uniform"}) if line.startswith("learned"))
     assert "expected generator loss over its categories (weight 1.0)" in line and "asks real images' categories to be even" in line
+    line = next(line for line in objective_lines(training | {"prior_em_holdout": 0.1}) if line.startswith("learned"))
+    assert "Q's share of a batch of the 10% of training images set aside for it (never trained on) per category" in line

@@ -101,7 +101,8 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
     # All checkpoints are kept (limit 0), so checkpoint-10 cannot be rotated away before it is seen.
     # A learned prior set by the M-step: unless Q's shares are averaged over the processes, their
     # priors part and the final check that parameters are identical fails.
-    learned = ["--categorical_prior", "learned", "--prior_em_rate", "0.2", "--prior_warmup_steps", "0"]
+    # Each process reads its own shard of the set-aside images for it.
+    learned = ["--categorical_prior", "learned", "--prior_em_rate", "0.2", "--prior_warmup_steps", "0", "--prior_em_holdout", "0.05"]
     process = launch(tmp_path, "--max_train_steps", "100000", "--checkpointing_steps", "5", "--checkpoints_total_limit", "0", *learned,
                      processes=2, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 240
@@ -156,6 +157,50 @@ def test_a_learned_prior_stays_uniform_through_its_warmup_and_then_follows_q_abo
     assert json.loads((tmp_path / "em" / "training_config.json").read_text())["consistency_marginal"] == "uniform"
 
 
+def test_the_m_step_reads_q_on_the_set_aside_images(tmp_path):
+    from infogan_hub import categorical_shares
+    from infogan_hub.data import load_dataset
+
+    train = _train_module()
+    # One step at rate 1: the prior is Q's share, per category, of the first set-aside batch, as read
+    # by the D that step left (the generator step does not change D's weights; a vanishing learning
+    # rate keeps the Gumbel path from moving the prior after it).
+    launch(tmp_path, "--max_train_steps", "1", "--categorical_prior", "learned", "--prior_em_rate", "1", "--prior_warmup_steps", "0",
+           "--prior_em_holdout", "0.01", "--learning_rate_prior", "1e-12", "--seed", "3")  # fmt: skip
+    prior = weights(tmp_path, "image_generator")["categorical_prior_logits"].float().softmax(dim=0)
+    _, holdout = train.split_holdout(load_dataset("mnist", "train"), 0.01, seed=3, batch_size=16, process_index=0, world=1)
+    discriminator = InfoGANPipeline.from_pretrained(tmp_path).discriminator.train()  # batch statistics, as the M-step
+    with torch.no_grad():
+        shares = categorical_shares(discriminator.infer_codes(holdout.batch(torch.arange(16))).categorical_logits, hard=True)
+    assert torch.allclose(prior, shares, atol=1e-5), (prior, shares)
+
+
+def test_set_aside_images_are_never_trained_on_and_too_few_are_refused():
+    from infogan_hub.data import ImageDataset
+
+    train = _train_module()
+    dataset = ImageDataset(torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1), torch.arange(100), "numbers")
+    kept, first = train.split_holdout(dataset, 0.2, seed=1, batch_size=5, process_index=0, world=2)
+    _, second = train.split_holdout(dataset, 0.2, seed=1, batch_size=5, process_index=1, world=2)
+    assert len(kept) == 80 and len(first) == len(second) == 10
+    assert sorted([*kept.labels.tolist(), *first.labels.tolist(), *second.labels.tolist()]) == list(range(100))
+    assert torch.equal(kept.images.flatten().long(), kept.labels)  # images keep their labels
+    assert torch.equal(train.split_holdout(dataset, 0.2, seed=1, batch_size=5, process_index=0, world=2)[1].labels, first.labels)
+    with pytest.raises(SystemExit, match="sets aside 10 of 100 images: fewer than one batch of 8 on each of 2 processes. Give a fraction of at least 0.16"):
+        train.split_holdout(dataset, 0.1, seed=1, batch_size=8, process_index=0, world=2)
+
+
+def test_forwards_inside_buffers_restored_leave_batchnorm_statistics_as_they_were(small_models):
+    train = _train_module()
+    discriminator = small_models[1].train()
+    before = [buffer.clone() for buffer in discriminator.buffers()]
+    with train.buffers_restored(discriminator):
+        discriminator(torch.randn(8, 1, 28, 28))
+    assert all(torch.equal(a, b) for a, b in zip(before, discriminator.buffers()))
+    discriminator(torch.randn(8, 1, 28, 28))  # outside, the running statistics move
+    assert not all(torch.equal(a, b) for a, b in zip(before, discriminator.buffers()))
+
+
 def test_bad_arguments_get_clear_errors(tmp_path):
     result = launch(tmp_path, "--preset", "nonesuch", check=False)
     assert result.returncode != 0 and "Unknown preset 'nonesuch'" in result.stderr
@@ -188,6 +233,11 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
     for value in ("-0.1", "1.5"):
         with pytest.raises(SystemExit, match=f"--prior_em_rate must be 0 \\(off\\) or in \\(0, 1\\], got {value}"):
             train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_em_rate", value])
+    for value in ("-0.1", "1"):
+        with pytest.raises(SystemExit, match=f"--prior_em_holdout must be 0 \\(off\\) or a fraction in \\(0, 1\\), got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--prior_em_holdout", value])
+    with pytest.raises(SystemExit, match="--prior_em_holdout sets images aside for the M-step: it needs --categorical_prior learned and --prior_em_rate above 0"):
+        train.parse_args(["--preset", "mnist", "--prior_em_holdout", "0.1"])
     with pytest.raises(SystemExit, match="--learning_rate_prior must be positive, got 0.0"):
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--learning_rate_prior", "0"])
     with pytest.raises(SystemExit, match="--gumbel_temperature must be positive, got 0.0"):

@@ -8,6 +8,7 @@ evaluation, the pipeline folder, and an optional push to the Hub.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -42,7 +43,7 @@ from infogan_hub import (
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
 from infogan_hub.classifier import classifier_name, load_classifier
-from infogan_hub.data import load_dataset
+from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, evaluate, write_results
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
@@ -58,7 +59,7 @@ RESUMABLE_SETTINGS = {
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
 }  # fmt: skip
-LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_em_shares", "prior_min_share", "prior_warmup_steps", "consistency_marginal", "learning_rate_prior"}
+LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_em_shares", "prior_min_share", "prior_warmup_steps", "prior_em_holdout", "consistency_marginal", "learning_rate_prior"}
 logger = get_logger(__name__)
 
 
@@ -97,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="after each D/Q step, move a learned prior this fraction of the way to the share of the batch's real images Q puts in each category (the M-step; losses.categorical_prior_em_update); 0: off")
     latent.add_argument("--prior_em_shares", choices=["hard", "soft"], default="hard",
                         help="the M-step's target: the share of real images whose most likely category is c (hard), or the mean of Q(c|x) (soft, flatter: Q learns on fakes)")
+    latent.add_argument("--prior_em_holdout", type=float, default=0.0,
+                        help="set aside this fraction of the training images, never shown to D, Q or the consistency term, and take the M-step's shares from Q's reading of them (the training images' shares are flattened by the consistency term's even marginal); 0: the D step's real batch")
     latent.add_argument("--prior_min_share", type=float, default=0.0,
                         help="the M-step's floor: no category's probability settles below this (below 1/categories); without it a category Q stops using dies and its class merges into another")
     latent.add_argument("--prior_warmup_steps", type=int, default=1000,
@@ -176,6 +179,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--prior_matching_weight must be 0 (off) or positive, got {args.prior_matching_weight}.")
     if not 0 <= args.prior_em_rate <= 1:
         raise SystemExit(f"--prior_em_rate must be 0 (off) or in (0, 1], got {args.prior_em_rate}.")
+    if not 0 <= args.prior_em_holdout < 1:
+        raise SystemExit(f"--prior_em_holdout must be 0 (off) or a fraction in (0, 1), got {args.prior_em_holdout}.")
+    if args.prior_em_holdout and not (args.categorical_prior == "learned" and args.prior_em_rate):
+        raise SystemExit("--prior_em_holdout sets images aside for the M-step: it needs --categorical_prior learned and --prior_em_rate above 0.")
     if args.categorical_codes and not 0 <= args.prior_min_share < 1 / max(args.categorical_codes):
         raise SystemExit(f"--prior_min_share must be at least 0 and below 1/{max(args.categorical_codes)} (one over the most categories of a code), got {args.prior_min_share}.")
     if args.prior_warmup_steps < 0:
@@ -290,6 +297,32 @@ def sample_grids(pipeline: InfoGANPipeline, seed: int) -> dict[str, "PIL.Image.I
     return grids
 
 
+def split_holdout(dataset: ImageDataset, fraction: float, seed: int, batch_size: int, process_index: int, world: int) -> tuple[ImageDataset, ImageDataset]:
+    """The training images, and this process's shard of the `fraction` set aside for the M-step.
+    The split is seeded, so every process (and a resumed run) sets aside the same images."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed)).to(dataset.images.device)
+    held = round(fraction * len(dataset))
+    if held // world < batch_size:
+        raise SystemExit(
+            f"--prior_em_holdout {fraction} sets aside {held} of {len(dataset)} images: fewer than one batch of {batch_size} "
+            f"on each of {world} processes. Give a fraction of at least {batch_size * world / len(dataset):.3g}."
+        )
+    return dataset.subset(order[held:]), dataset.subset(order[:held][process_index::world])
+
+
+@contextlib.contextmanager
+def buffers_restored(module: torch.nn.Module):
+    """Forwards inside leave `module`'s buffers (BatchNorm's running statistics, spectral norm's
+    vectors) as they were."""
+    saved = [buffer.clone() for buffer in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(module.buffers(), saved):
+                buffer.copy_(value)
+
+
 def save_pipeline(pipeline: InfoGANPipeline, output_dir: Path) -> None:
     """save_pretrained into a partial folder, then move each part into place."""
     partial = output_dir / ".partial-pipeline"
@@ -362,6 +395,9 @@ def main(argv: list[str] | None = None) -> None:
         dataset = load_dataset(args.dataset, "train", image_size=args.image_size, channels=args.channels)
     dataset = dataset.to(accelerator.device)
     batch_size, world = args.train_batch_size, accelerator.num_processes
+    holdout = None
+    if args.prior_em_holdout:  # images the M-step alone reads
+        dataset, holdout = split_holdout(dataset, args.prior_em_holdout, args.seed, batch_size, accelerator.process_index, world)
     steps_per_epoch = len(dataset) // world // batch_size
     if steps_per_epoch == 0:
         raise SystemExit(f"{len(dataset)} images are fewer than one batch of {batch_size} on each of {world} processes.")
@@ -512,7 +548,14 @@ def main(argv: list[str] | None = None) -> None:
         discriminator_optimizer.step()
         if prior is not None and args.prior_em_rate and not prior_frozen:  # the M-step: the prior follows Q's share of real images per category
             with torch.no_grad():
-                shares = accelerator.reduce(categorical_shares(spec.split_q_output(real_output.q_output).categorical_logits, hard=args.prior_em_shares == "hard"), reduction="mean")
+                if holdout is None:
+                    em_output = real_output
+                else:  # read as the D step reads its real batch (batch statistics), leaving no trace
+                    positions = torch.arange(global_step * batch_size, (global_step + 1) * batch_size, device=accelerator.device) % len(holdout)
+                    unwrapped_discriminator = accelerator.unwrap_model(discriminator)
+                    with buffers_restored(unwrapped_discriminator):
+                        em_output = unwrapped_discriminator(holdout.batch(positions))
+                shares = accelerator.reduce(categorical_shares(spec.split_q_output(em_output.q_output).categorical_logits, hard=args.prior_em_shares == "hard"), reduction="mean")
                 prior_logits.copy_(categorical_prior_em_update(prior_logits, spec.categorical_codes, shares, args.prior_em_rate, args.prior_min_share))
         middle = time.perf_counter()
 

@@ -93,6 +93,12 @@ class ImageDataset:
         factors = None if self.factors is None else self.factors.to(device)
         return ImageDataset(self.images.to(device), labels, self.name, factors, self.factor_names)
 
+    def subset(self, indices: torch.Tensor) -> "ImageDataset":
+        """The images (with their labels and factors) at `indices`."""
+        labels = None if self.labels is None else self.labels[indices]
+        factors = None if self.factors is None else self.factors[indices]
+        return ImageDataset(self.images[indices], labels, self.name, factors, self.factor_names)
+
     def batch(self, indices: torch.Tensor) -> torch.Tensor:
         """Images at `indices` as floats in [-1, 1]: one indexing operation, no per-image Python."""
         return self.images[indices].float().div_(127.5).sub_(1.0)

@@ -124,8 +124,13 @@ def objective_lines(training: dict) -> list[str]:
         if training.get("prior_loss_weight"):
             parts.append(f"and by the expected generator loss over its categories (weight {training['prior_loss_weight']})")
         if training.get("prior_em_rate"):
+            images = (
+                f"a batch of the {training['prior_em_holdout']:.0%} of training images set aside for it (never trained on)"
+                if training.get("prior_em_holdout")
+                else "the batch's real images"
+            )
             parts.append(
-                f"and set by an M-step: after each D/Q step it moves {training['prior_em_rate']} of the way to Q's share of the batch's real images "
+                f"and set by an M-step: after each D/Q step it moves {training['prior_em_rate']} of the way to Q's share of {images} "
                 f"per category, with no category below {training.get('prior_min_share', 0.0)}"
             )
         if training.get("prior_warmup_steps"):
