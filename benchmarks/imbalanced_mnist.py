@@ -106,6 +106,23 @@ def summarize(runs: list[dict], variants: list[str]) -> dict:
     return summary
 
 
+def paired_gains(runs: list[dict], variants: list[str]) -> dict:
+    """Each variant against the uniform prior with the same preset (its baseline), pair by pair
+    over the (split, seed) both have run: the gain's mean ± std and the pairs it wins. A gain
+    larger than its spread is what "beats the uniform prior" asks for."""
+    gains = {}
+    for variant in variants:
+        baseline = next(name for name, (preset, extra) in VARIANTS.items() if preset == VARIANTS[variant][0] and not extra)
+        theirs = {(run["split"], run["seed"]): run for run in runs if run["variant"] == baseline}
+        pairs = [(run, theirs[run["split"], run["seed"]]) for run in runs if run["variant"] == variant and (run["split"], run["seed"]) in theirs]
+        if variant != baseline and pairs:
+            gains[variant] = {"baseline": baseline, "pairs": len(pairs)} | {
+                metric: seed_study.describe([mine[metric] - base[metric] for mine, base in pairs]) | {"wins": sum(mine[metric] > base[metric] for mine, base in pairs)}
+                for metric in ("accuracy", "nmi")
+            }
+    return gains
+
+
 def table(benchmark: dict) -> str:
     rows = [
         "| variant | runs (splits × seeds) | accuracy | worst | NMI | ENT | prior's total variation from the classes | Q's shares' (test images) |",
@@ -118,6 +135,14 @@ def table(benchmark: dict) -> str:
             f"| {variant} | {figures['runs']} | {accuracy['mean']:.3f} ± {accuracy['std']:.3f} | {accuracy['min']:.3f} "
             f"| {nmi['mean']:.3f} ± {nmi['std']:.3f} | {ent['mean']:.3f} ± {ent['std']:.3f} | {distance['mean']:.3f} ± {distance['std']:.3f} "
             f"| {shares['mean']:.3f} ± {shares['std']:.3f} |"
+        )
+    if benchmark["paired_gains"]:
+        rows += ["", "| variant | against | pairs (split, seed) | accuracy gain | wins | NMI gain | wins |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for variant, gain in benchmark["paired_gains"].items():
+        accuracy, nmi = gain["accuracy"], gain["nmi"]
+        rows.append(
+            f"| {variant} | {gain['baseline']} | {gain['pairs']} | {accuracy['mean']:+.3f} ± {accuracy['std']:.3f} | {accuracy['wins']}/{gain['pairs']} "
+            f"| {nmi['mean']:+.3f} ± {nmi['std']:.3f} | {nmi['wins']}/{gain['pairs']} |"
         )
     return "\n".join(rows)
 
@@ -169,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"No finished run under {args.output_dir}.")
     benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,
                  "variants": {variant: {"preset": VARIANTS[variant][0], "train_arguments": VARIANTS[variant][1]} for variant in args.variants},
-                 "runs": runs, "summary": summarize(runs, args.variants)}  # fmt: skip
+                 "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants)}  # fmt: skip
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(benchmark, indent=2))
     draw_figure(benchmark, args.results.with_suffix(".png"))

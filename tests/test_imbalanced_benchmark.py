@@ -29,4 +29,10 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
     assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
     assert "| learned | 1 |" in output.stdout and "| uniform | 1 |" in output.stdout
+    # each variant against the uniform prior of its preset, pair by pair
+    gain = benchmark["paired_gains"]["learned"]
+    assert set(benchmark["paired_gains"]) == {"learned"} and gain["baseline"] == "uniform" and gain["pairs"] == 1
+    assert gain["accuracy"]["mean"] == runs["learned"]["accuracy"] - runs["uniform"]["accuracy"]
+    assert gain["nmi"]["wins"] == int(runs["learned"]["nmi"] > runs["uniform"]["nmi"])
+    assert "| learned | uniform | 1 |" in output.stdout
     assert results.with_suffix(".png").stat().st_size > 5000
