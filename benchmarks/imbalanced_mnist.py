@@ -46,6 +46,8 @@ VARIANTS = {
     "learned_consistency": ("mnist", RECIPE),
     # the M-step reads Q on 10% of the training images set aside for it, not on the D step's batch
     "learned_holdout_consistency": ("mnist", [*RECIPE, "--prior_em_holdout", "0.1"]),
+    # and the consistency term asks real images' categories to follow the prior, not to be even
+    "learned_holdout_prior_consistency": ("mnist", [*RECIPE, "--prior_em_holdout", "0.1", "--consistency_marginal", "prior", "--prior_min_share", "0.01"]),
     "learned_exact": ("mnist_paper", ["--categorical_prior", "learned"]),
     "learned_exact_consistency": ("mnist", ["--categorical_prior", "learned"]),
     "learned_gumbel": ("mnist_paper", ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--learning_rate_prior", "0.001"]),
