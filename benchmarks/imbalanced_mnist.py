@@ -78,19 +78,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
     results = json.loads((run_dir / seed_study.RESULTS_FILE).read_text())
     code = results["clustering"]["codes"]["categorical_0"]
+    prior, shares = results.get("categorical_prior", {}).get("categorical_0"), results["category_usage"]["codes"]["categorical_0"]["shares"]
     return {
         "variant": variant, "split": split, "seed": seed,
         "accuracy": code["accuracy"], "nmi": code["nmi"], "ari": code["ari"],
         "prior_total_variation": code["prior_total_variation"],
         # the same distance for the share of test images Q assigns to each category: what an M-step
         # on images Q was not trained on would aim at
-        "shares_total_variation": prior_total_variation(
-            results["category_usage"]["codes"]["categorical_0"]["shares"], code["matching"], results["clustering"]["class_frequencies"]
-        ),
+        "shares_total_variation": prior_total_variation(shares, code["matching"], results["clustering"]["class_frequencies"]),
+        # how far the prior is from Q's shares of the test images: how well the prior follows what Q
+        # does, apart from how well Q's categories match the classes (uniform: the uniform prior's)
+        "prior_to_shares_total_variation": 0.5 * sum(abs(prior - share) for prior, share in zip(prior or [1 / len(shares)] * len(shares), shares)),
         # what each category draws, read by the evaluation classifier: Elastic-InfoGAN's ENT (lower is purer)
         "ent": results["generation"]["codes"]["categorical_0"]["ent"],
         "generated_accuracy": results["generation"]["codes"]["categorical_0"]["accuracy"],
-        "prior": results.get("categorical_prior", {}).get("categorical_0"),
+        "prior": prior,
         "class_frequencies": results["clustering"]["class_frequencies"],
         "wall_seconds": results["elapsed_seconds"],
         "code_revision": json.loads((run_dir / seed_study.TRAINING_CONFIG_FILE).read_text())["code_revision"],
@@ -103,7 +105,7 @@ def summarize(runs: list[dict], variants: list[str]) -> dict:
         mine = [run for run in runs if run["variant"] == variant]
         if mine:
             summary[variant] = {"runs": len(mine)} | {
-                metric: seed_study.describe([run[metric] for run in mine]) for metric in ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation")
+                metric: seed_study.describe([run[metric] for run in mine]) for metric in ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation", "prior_to_shares_total_variation")
             }
     return summary
 
@@ -127,16 +129,16 @@ def paired_gains(runs: list[dict], variants: list[str]) -> dict:
 
 def table(benchmark: dict) -> str:
     rows = [
-        "| variant | runs (splits × seeds) | accuracy | worst | NMI | ENT | prior's total variation from the classes | Q's shares' (test images) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| variant | runs (splits × seeds) | accuracy | worst | NMI | ENT | prior's total variation from the classes | Q's shares' (test images) | prior's from Q's shares |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant, figures in benchmark["summary"].items():
         accuracy, nmi, ent, distance = figures["accuracy"], figures["nmi"], figures["ent"], figures["prior_total_variation"]
-        shares = figures["shares_total_variation"]
+        shares, follows = figures["shares_total_variation"], figures["prior_to_shares_total_variation"]
         rows.append(
             f"| {variant} | {figures['runs']} | {accuracy['mean']:.3f} ± {accuracy['std']:.3f} | {accuracy['min']:.3f} "
             f"| {nmi['mean']:.3f} ± {nmi['std']:.3f} | {ent['mean']:.3f} ± {ent['std']:.3f} | {distance['mean']:.3f} ± {distance['std']:.3f} "
-            f"| {shares['mean']:.3f} ± {shares['std']:.3f} |"
+            f"| {shares['mean']:.3f} ± {shares['std']:.3f} | {follows['mean']:.3f} ± {follows['std']:.3f} |"
         )
     if benchmark["paired_gains"]:
         rows += ["", "| variant | against | pairs (split, seed) | accuracy gain | wins | NMI gain | wins |", "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPOSITORY, accelerate_env
 from .test_train import SMALL
 
@@ -25,6 +27,9 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
         assert run["prior_total_variation"] == evaluation["clustering"]["codes"]["categorical_0"]["prior_total_variation"]
         assert run["ent"] == evaluation["generation"]["codes"]["categorical_0"]["ent"]
         assert 0 <= run["shares_total_variation"] <= 1
+        shares = evaluation["category_usage"]["codes"]["categorical_0"]["shares"]
+        prior = run["prior"] or [0.1] * 10  # the uniform prior's distance for the uniform variant
+        assert run["prior_to_shares_total_variation"] == pytest.approx(0.5 * sum(abs(p - q) for p, q in zip(prior, shares)))
     frequencies = runs["uniform"]["class_frequencies"]
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
     assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
