@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -88,16 +88,18 @@ class ImageDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def _map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> "ImageDataset":
+        """The same data set with `function` applied to its images, labels and factors alike."""
+        labels = None if self.labels is None else function(self.labels)
+        factors = None if self.factors is None else function(self.factors)
+        return ImageDataset(function(self.images), labels, self.name, factors, self.factor_names)
+
     def to(self, device) -> "ImageDataset":
-        labels = None if self.labels is None else self.labels.to(device)
-        factors = None if self.factors is None else self.factors.to(device)
-        return ImageDataset(self.images.to(device), labels, self.name, factors, self.factor_names)
+        return self._map(lambda tensor: tensor.to(device))
 
     def subset(self, indices: torch.Tensor) -> "ImageDataset":
         """The images (with their labels and factors) at `indices`."""
-        labels = None if self.labels is None else self.labels[indices]
-        factors = None if self.factors is None else self.factors[indices]
-        return ImageDataset(self.images[indices], labels, self.name, factors, self.factor_names)
+        return self._map(lambda tensor: tensor[indices])
 
     def batch(self, indices: torch.Tensor) -> torch.Tensor:
         """Images at `indices` as floats in [-1, 1]: one indexing operation, no per-image Python."""
