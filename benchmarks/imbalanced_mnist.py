@@ -44,6 +44,8 @@ VARIANTS = {
     "uniform_consistency": ("mnist", []),
     "learned": ("mnist_paper", RECIPE[: RECIPE.index("--consistency_marginal")]),
     "learned_consistency": ("mnist", RECIPE),
+    # the consistency term asks real images' categories for the prior's sizes (KL to it), not even ones
+    "learned_prior_consistency": ("mnist", [*RECIPE, "--consistency_marginal", "prior"]),
     # the M-step reads Q on 10% of the training images set aside for it, not on the D step's batch
     "learned_holdout_consistency": ("mnist", [*RECIPE, "--prior_em_holdout", "0.1"]),
     # and the consistency term asks real images' categories to follow the prior, not to be even

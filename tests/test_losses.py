@@ -131,10 +131,10 @@ def test_with_a_prior_the_consistency_asks_the_marginals_to_follow_it_not_to_be_
 
     random = torch.randn(64, 10), torch.randn(64, 10)
     uniform = torch.full((10,), 0.1)
-    # a uniform prior is IIC itself, up to the constant 2 lambda ln K
+    # a uniform prior is IIC itself, up to the constant (2 lambda - 1) ln K
     for weight in (1.0, 2.0):
         assert (categorical_consistency_loss(*random, weight, prior=uniform) - categorical_consistency_loss(*random, weight)).item() == pytest.approx(
-            2 * weight * math.log(10), abs=1e-4
+            (2 * weight - 1) * math.log(10), abs=1e-4
         )
     prior = torch.tensor([0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01])
     follows = torch.eye(10)[torch.multinomial(prior, 1000, replacement=True, generator=torch.Generator().manual_seed(0))] * 50
@@ -143,6 +143,22 @@ def test_with_a_prior_the_consistency_asks_the_marginals_to_follow_it_not_to_be_
     assert categorical_consistency_loss(follows, follows) > categorical_consistency_loss(even, even)  # IIC alone prefers even sizes
     with pytest.raises(ValueError, match=r"prior must have shape \(10,\)"):
         categorical_consistency_loss(even, even, prior=torch.full((9,), 1 / 9))
+
+
+def test_with_a_prior_confident_agreeing_categories_cost_least_at_the_priors_sizes_not_sharper_or_flatter():
+    from infogan_hub import categorical_consistency_loss
+
+    prior = torch.tensor([0.3, 0.2, 0.15, 0.1, 0.08, 0.06, 0.05, 0.03, 0.02, 0.01])
+
+    def at_sizes(shares: torch.Tensor, weight: float) -> float:  # hard, agreeing assignments in these proportions
+        counts = (shares / shares.sum() * 10_000).round().long()
+        logits = torch.eye(10).repeat_interleave(counts, dim=0) * 50
+        return categorical_consistency_loss(logits, logits, weight, prior=prior).item()
+
+    for weight in (1.0, 2.0):
+        assert at_sizes(prior, weight) < at_sizes(prior**2, weight)  # the rich-get-richer sizes
+        assert at_sizes(prior, weight) < at_sizes(prior.sqrt(), weight)
+        assert at_sizes(prior, weight) == pytest.approx(0, abs=1e-3)  # no conditional entropy, no KL
 
 
 def test_the_prior_loss_moves_probability_from_categories_d_rejects_to_ones_it_accepts():

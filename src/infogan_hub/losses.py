@@ -204,9 +204,12 @@ def categorical_consistency_loss(
         marginal_entropy_weight (`float`, defaults to 1): IIC's lambda; above 1 it adds
             (lambda - 1) times the marginal entropies, pushing harder for every category to be used.
         prior (`torch.Tensor` of shape `(num_categories,)`, *optional*): class probabilities the
-            marginals should follow instead of the uniform ones (a learned prior): each -H(marginal)
-            becomes KL(marginal || prior), which differs from it by a constant when the prior is
-            uniform, so imbalanced classes are not pushed to equal sizes.
+            marginals should follow instead of the uniform ones (a learned prior). IIC's loss is
+            H(c | c') - (2 lambda - 1) H(c) for the symmetric joint; with a prior it becomes
+            H(c | c') + (2 lambda - 1) KL(marginal || prior), equal to IIC up to a constant when the
+            prior is uniform. Confident, agreeing categories then cost least at the prior's sizes,
+            so imbalanced classes are pushed neither to equal sizes nor past the prior's (keeping
+            IIC's whole joint entropy beside the KL would favour sizes in proportion to prior ** 2).
     """
     if logits.shape != transformed_logits.shape or logits.ndim != 2:
         raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
@@ -217,8 +220,8 @@ def categorical_consistency_loss(
     marginal_rows, marginal_columns = joint.sum(dim=1, keepdim=True), joint.sum(dim=0, keepdim=True)
     lamb = marginal_entropy_weight
     if prior is not None:
+        marginal = marginal_rows.squeeze(1)  # the joint is symmetric: rows and columns share it
+        conditional_entropy = -(joint * joint.log()).sum() + (marginal * marginal.log()).sum()
         log_prior = prior.detach().float().clamp_min(torch.finfo(torch.float32).eps).log()
-        kl_rows = (marginal_rows.squeeze(1) * (marginal_rows.squeeze(1).log() - log_prior)).sum()
-        kl_columns = (marginal_columns.squeeze(0) * (marginal_columns.squeeze(0).log() - log_prior)).sum()
-        return (joint * joint.log()).sum().neg() + lamb * (kl_rows + kl_columns)
+        return conditional_entropy + (2 * lamb - 1) * (marginal * (marginal.log() - log_prior)).sum()
     return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
