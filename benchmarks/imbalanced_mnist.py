@@ -7,9 +7,11 @@
 Each (variant, split) is a seed study (`training/study.py`, the real `accelerate launch`) on the
 built-in data set `mnist_imbalanced_<split>` (class sizes drawn per split, largest/smallest 2-10),
 2811 steps like the MNIST studies; an interrupted benchmark resumes. It then writes
-benchmarks/results/imbalanced-mnist.json (per run: clustering accuracy, NMI, and the total
-variation between the prior categories are drawn from and the frequencies of the classes they were
-matched to; per variant: mean, std, min, max over all runs) with a figure, and prints the table.
+benchmarks/results/imbalanced-mnist.json with a figure, and prints the table. Per run: clustering
+accuracy, NMI, and the total variation between the prior categories are drawn from and the
+frequencies of the classes they were matched to; per variant: mean, std, min, max over all runs.
+The file keeps the runs it already held for the variants, splits and seeds asked for (finished on
+other machines, their folders not here) beside those finished here.
 """
 
 from __future__ import annotations
@@ -99,6 +101,18 @@ def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
         "wall_seconds": results["elapsed_seconds"],
         "code_revision": json.loads((run_dir / seed_study.TRAINING_CONFIG_FILE).read_text())["code_revision"],
     }  # fmt: skip
+
+
+def runs_kept_from(results: Path, found: list[dict], variants: list[str], splits: list[int], seeds: list[int]) -> list[dict]:
+    """The runs an earlier results file records (finished on another machine, whose run folders
+    are not here) for the variants, splits and seeds asked for, except those found here again."""
+    if not results.exists():
+        return []
+    here = {(run["variant"], run["split"], run["seed"]) for run in found}
+    return [
+        run for run in json.loads(results.read_text())["runs"]
+        if run["variant"] in variants and run["split"] in splits and run["seed"] in seeds and (run["variant"], run["split"], run["seed"]) not in here
+    ]  # fmt: skip
 
 
 def summarize(runs: list[dict], variants: list[str]) -> dict:
@@ -196,8 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in args.seeds
         if (study_dir / f"seed-{seed}" / seed_study.DONE_FILE).exists()
     ]
+    runs += runs_kept_from(args.results, runs, args.variants, args.splits, args.seeds)
     if not runs:
-        raise SystemExit(f"No finished run under {args.output_dir}.")
+        raise SystemExit(f"No finished run under {args.output_dir} or in {args.results}.")
     benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,
                  "variants": {variant: {"preset": VARIANTS[variant][0], "train_arguments": VARIANTS[variant][1]} for variant in args.variants},
                  "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants)}  # fmt: skip

@@ -41,3 +41,15 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     assert gain["nmi"]["wins"] == int(runs["learned"]["nmi"] > runs["uniform"]["nmi"])
     assert "| learned | uniform | 1 |" in output.stdout
     assert results.with_suffix(".png").stat().st_size > 5000
+
+    # runs finished on another machine stay in the results file; one finished here again replaces its copy
+    elsewhere = [runs["uniform"] | {"seed": 7, "accuracy": 0.5}, runs["uniform"] | {"accuracy": -1.0}, runs["learned"] | {"variant": "learned_consistency"}]
+    results.write_text(json.dumps(benchmark | {"runs": benchmark["runs"] + elsewhere}))
+    seeds, extra = command.index("--seeds"), command.index("--")
+    command = [*command[: seeds + 1], "0", "7", *command[seeds + 2 : extra], "--summarize_only", *command[extra:]]
+    output = subprocess.run(command, env=accelerate_env(), cwd=REPOSITORY, capture_output=True, text=True)
+    assert output.returncode == 0, output.stderr[-4000:]
+    merged = json.loads(results.read_text())
+    assert sorted((run["variant"], run["seed"]) for run in merged["runs"]) == [("learned", 0), ("uniform", 0), ("uniform", 7)]
+    assert merged["summary"]["uniform"]["accuracy"]["mean"] == pytest.approx((runs["uniform"]["accuracy"] + 0.5) / 2)
+    assert "learned_consistency" not in merged["summary"] and "| uniform | 2 |" in output.stdout
