@@ -48,6 +48,10 @@ VARIANTS = {
     "learned_consistency": ("mnist", RECIPE),
     # the consistency term asks real images' categories for the prior's sizes (KL to it), not even ones
     "learned_prior_consistency": ("mnist", [*RECIPE, "--consistency_marginal", "prior"]),
+    # Elastic-InfoGAN's consistency (NT-Xent on Q's features of a real image and its copy: no term on
+    # the categories' sizes) instead of IIC's, or beside it
+    "learned_contrastive": ("mnist_paper", [*RECIPE[: RECIPE.index("--consistency_marginal")], "--contrastive_weight", "10"]),
+    "learned_consistency_contrastive": ("mnist", [*RECIPE, "--contrastive_weight", "10"]),
     # the M-step reads Q on 10% of the training images set aside for it, not on the D step's batch
     "learned_holdout_consistency": ("mnist", [*RECIPE, "--prior_em_holdout", "0.1"]),
     # and the consistency term asks real images' categories to follow the prior, not to be even

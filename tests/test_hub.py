@@ -371,5 +371,8 @@ def test_the_card_states_how_a_learned_prior_was_trained():
     assert "uniform for the first 1000 steps" in line and "follow it rather than to be even" in line
     line = next(line for line in objective_lines(training | {"prior_loss_weight": 1.0, "consistency_marginal": "uniform"}) if line.startswith("learned"))
     assert "expected generator loss over its categories (weight 1.0)" in line and "asks real images' categories to be even" in line
+    line = next(line for line in objective_lines(training | {"contrastive_weight": 10.0, "consistency_elastic_strength": 0.1}) if line.startswith("contrastive"))
+    assert line.startswith("contrastive consistency on real images (Elastic-InfoGAN's NT-Xent), weight 10.0, temperature 1.0") and "bent up to 0.1 of the side" in line
+    assert not any(line.startswith("contrastive") for line in objective_lines(training))
     line = next(line for line in objective_lines(training | {"prior_em_holdout": 0.1}) if line.startswith("learned"))
     assert "Q's share of a batch of the 10% of training images set aside for it (never trained on) per category" in line

@@ -161,6 +161,27 @@ def test_with_a_prior_confident_agreeing_categories_cost_least_at_the_priors_siz
         assert at_sizes(prior, weight) == pytest.approx(0, abs=1e-3)  # no conditional entropy, no KL
 
 
+def test_the_contrastive_consistency_is_simclr_s_nt_xent_least_when_each_copy_is_nearest_its_own_image():
+    from infogan_hub import contrastive_consistency_loss
+
+    features, transformed = torch.randn(3, 5), torch.randn(3, 5)
+    # NT-Xent by its definition: each of the 2N views against the other 2N - 1, its pair the positive
+    views = torch.nn.functional.normalize(torch.cat([features, transformed]), dim=1)
+    expected = sum(
+        -(views[i] @ views[(i + 3) % 6] / 0.5).exp().div(sum((views[i] @ views[k] / 0.5).exp() for k in range(6) if k != i)).log()
+        for i in range(6)
+    ) / 6
+    assert contrastive_consistency_loss(features, transformed, temperature=0.5).item() == pytest.approx(expected.item(), rel=1e-5)
+    images = torch.randn(64, 16)
+    copies = images + 0.1 * torch.randn(64, 16)
+    assert contrastive_consistency_loss(images, copies).item() < contrastive_consistency_loss(images, copies[torch.randperm(64)]).item() - 0.5
+    assert contrastive_consistency_loss(images, copies, temperature=0.1).item() < 0.1  # sharp: each copy is found
+    with pytest.raises(ValueError, match="one shape"):
+        contrastive_consistency_loss(torch.zeros(4, 8), torch.zeros(4, 7))
+    with pytest.raises(ValueError, match="temperature must be positive, got 0"):
+        contrastive_consistency_loss(images, copies, temperature=0)
+
+
 def test_the_prior_loss_moves_probability_from_categories_d_rejects_to_ones_it_accepts():
     logits = torch.zeros(3, requires_grad=True)
     categories = torch.tensor([0, 0, 1, 1, 2, 2])

@@ -23,6 +23,9 @@ def test_generator_makes_images_in_range_and_discriminator_reads_them(image_size
     assert images.min() >= -1 and images.max() <= 1
     output = discriminator(images)
     assert output.logits.shape == (3,) and output.q_output.shape == (3, spec.q_output_dim)
+    # Q's output is read from its hidden features, which the output carries too
+    assert output.q_features.shape == (3, discriminator.config.q_hidden_dim)
+    assert torch.equal(discriminator.q_head[-1](output.q_features), output.q_output)
     q = discriminator.infer_codes(images)
     assert q.categorical_logits[0].shape == (3, 3) and q.continuous_mean.shape == (3, 1)
 

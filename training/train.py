@@ -37,6 +37,7 @@ from infogan_hub import (
     categorical_prior_matching_loss,
     categorical_shares,
     continuous_warmup_factor,
+    contrastive_consistency_loss,
     discriminator_adversarial_loss,
     generator_adversarial_loss,
     information_terms,
@@ -138,6 +139,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="IIC's lambda: weight of the term's marginal entropy (above 1: more pressure to use every category)")
     training.add_argument("--consistency_marginal", choices=["prior", "uniform"], default="uniform",
                           help="with a learned prior, what the term's marginals are asked to follow: the prior (KL to it) or the even split (IIC's entropy)")
+    training.add_argument("--contrastive_weight", type=float, default=0.0,
+                          help="weight of Elastic-InfoGAN's consistency term on real images: NT-Xent between Q's features of an image and of its transformed copy (the same copy as IIC's); 0: off")
+    training.add_argument("--contrastive_temperature", type=float, default=1.0, help="NT-Xent's temperature (Elastic-InfoGAN: 1)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -197,6 +201,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--consistency_stroke_width must be 0 (off) or positive, got {args.consistency_stroke_width}.")
     if args.consistency_weight < 0:
         raise SystemExit(f"--consistency_weight must be 0 (off) or positive, got {args.consistency_weight}.")
+    if args.contrastive_weight < 0:
+        raise SystemExit(f"--contrastive_weight must be 0 (off) or positive, got {args.contrastive_weight}.")
+    if not args.contrastive_temperature > 0:
+        raise SystemExit(f"--contrastive_temperature must be positive, got {args.contrastive_temperature}.")
     if args.consistency_weight and not args.categorical_codes:
         raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
     if args.push_to_hub and not args.hub_model_id:
@@ -531,10 +539,11 @@ def main(argv: list[str] | None = None) -> None:
         fake_output = discriminator(fake.detach())
         terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents, categorical_probabilities=prior)
         discriminator_loss = discriminator_adversarial_loss(real_output.logits.float(), fake_output.logits.float()) + terms.loss(**weights)
-        if args.consistency_weight:  # Q's category of a real image must survive rotation, zoom and shift
+        if args.consistency_weight or args.contrastive_weight:  # Q's reading of a real image must survive rotation, zoom and shift
             transformed = random_stroke_width(real, generator=latent_generator, max_radius=args.consistency_stroke_width)
             transformed = random_affine(transformed, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
             transformed_output = discriminator(transformed)
+        if args.consistency_weight:  # its category, with every category used (IIC)
             consistency = categorical_consistency_loss(
                 spec.split_q_output(real_output.q_output).categorical_logits[0],
                 spec.split_q_output(transformed_output.q_output).categorical_logits[0],
@@ -543,6 +552,9 @@ def main(argv: list[str] | None = None) -> None:
                 prior=None if prior is None or args.consistency_marginal == "uniform" else prior[0],
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
+        if args.contrastive_weight:  # its features, which must pick out its own copy among the batch's (Elastic-InfoGAN)
+            contrastive = contrastive_consistency_loss(real_output.q_features, transformed_output.q_features, args.contrastive_temperature)
+            discriminator_loss = discriminator_loss + args.contrastive_weight * contrastive
         discriminator_optimizer.zero_grad(set_to_none=True)
         accelerator.backward(discriminator_loss)
         discriminator_optimizer.step()
@@ -593,6 +605,8 @@ def main(argv: list[str] | None = None) -> None:
             logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}
             if args.consistency_weight:
                 logs["consistency/mutual_information"] = -consistency.item()
+            if args.contrastive_weight:
+                logs["consistency/contrastive"] = contrastive.item()
             if args.continuous_warmup_steps:
                 logs["weight/continuous"] = weights["continuous_weight"]
             logs |= {f"lower_bound/{name}": value for name, value in zip(lower_bound_names, bounds.tolist())}

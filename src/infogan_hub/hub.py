@@ -151,6 +151,12 @@ def objective_lines(training: dict) -> list[str]:
             + "; "
             f"marginal entropy weight (IIC's lambda) {training.get('consistency_entropy_weight', 1.0)}"
         )
+    if training.get("contrastive_weight"):
+        lines.append(
+            f"contrastive consistency on real images (Elastic-InfoGAN's NT-Xent), weight {training['contrastive_weight']}, "
+            f"temperature {training.get('contrastive_temperature', 1.0)}: Q's features of a real image must pick out those of its "
+            f"transformed copy (as above: rotated, zoomed, shifted, bent up to {training.get('consistency_elastic_strength', 0)} of the side) among the batch's"
+        )
     return lines
 
 

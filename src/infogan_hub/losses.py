@@ -225,3 +225,27 @@ def categorical_consistency_loss(
         log_prior = prior.detach().float().clamp_min(torch.finfo(torch.float32).eps).log()
         return conditional_entropy + (2 * lamb - 1) * (marginal * (marginal.log() - log_prior)).sum()
     return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
+
+
+def contrastive_consistency_loss(features: torch.Tensor, transformed_features: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """NT-Xent (SimCLR, Chen et al. 2020, equation 1) between Q's features of real images and of
+    their transformed copies, Elastic-InfoGAN's consistency term (Ojha et al. 2020); to minimise.
+
+    Each image's features must pick out its own copy's among the batch's 2N - 1 others, by cosine
+    similarity: Q's reading becomes invariant to the transform without any term on the categories'
+    sizes, so imbalanced classes are pushed neither to even sizes nor to the prior's.
+
+    Args:
+        features, transformed_features (`torch.Tensor` of shape `(batch_size, feature_dim)`): Q's
+            hidden features (`DiscriminatorOutput.q_features`) for the images and for their copies.
+        temperature (`float`, defaults to 1): divides the cosine similarities (Elastic-InfoGAN: 1).
+    """
+    if features.shape != transformed_features.shape or features.ndim != 2 or features.shape[0] < 2:
+        raise ValueError(f"Both features must be (batch_size >= 2, feature_dim) of one shape, got {tuple(features.shape)} and {tuple(transformed_features.shape)}.")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}.")
+    batch = features.shape[0]
+    both = F.normalize(torch.cat([features, transformed_features]).float(), dim=1)
+    similarities = (both @ both.T / temperature).fill_diagonal_(float("-inf"))  # an image is not its own pair
+    pairs = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)]).to(features.device)
+    return F.cross_entropy(similarities, pairs)

@@ -118,10 +118,13 @@ class DiscriminatorOutput(BaseOutput):
         logits (`torch.Tensor` of shape `(batch_size,)`): real/fake logits (real is positive).
         q_output (`torch.Tensor` of shape `(batch_size, q_output_dim)`): the Q head's raw output;
             split it with [`LatentSpec.split_q_output`].
+        q_features (`torch.Tensor` of shape `(batch_size, q_hidden_dim)`): the Q head's hidden layer,
+            from which `q_output` is read (what a contrastive consistency term compares).
     """
 
     logits: torch.Tensor
     q_output: torch.Tensor
+    q_features: torch.Tensor
 
 
 class InfoGANDiscriminator(ModelMixin, ConfigMixin):
@@ -193,7 +196,8 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         if tuple(images.shape[1:]) != expected:
             raise ValueError(f"Images must have shape (batch_size, {', '.join(map(str, expected))}), got {tuple(images.shape)}.")
         features = self.trunk(images)
-        output = DiscriminatorOutput(self.real_fake_head(features).squeeze(1), self.q_head(features))
+        q_features = self.q_head[:-1](features)
+        output = DiscriminatorOutput(self.real_fake_head(features).squeeze(1), self.q_head[-1](q_features), q_features)
         return output if return_dict else output.to_tuple()
 
     def infer_codes(self, images: torch.Tensor) -> QOutput:
