@@ -99,6 +99,8 @@ def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
         "prior_to_shares_total_variation": 0.5 * sum(abs(prior - share) for prior, share in zip(prior or [1 / len(shares)] * len(shares), shares)),
         # what each category draws, read by the evaluation classifier: Elastic-InfoGAN's ENT (lower is purer)
         "ent": results["generation"]["codes"]["categorical_0"]["ent"],
+        # the smallest share of test images in one category: near 0, a category died and its class merged into another
+        "min_share": min(shares),
         "generated_accuracy": results["generation"]["codes"]["categorical_0"]["accuracy"],
         "prior": prior,
         "class_frequencies": results["clustering"]["class_frequencies"],

@@ -30,6 +30,7 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
         shares = evaluation["category_usage"]["codes"]["categorical_0"]["shares"]
         prior = run["prior"] or [0.1] * 10  # the uniform prior's distance for the uniform variant
         assert run["prior_to_shares_total_variation"] == pytest.approx(0.5 * sum(abs(p - q) for p, q in zip(prior, shares)))
+        assert run["min_share"] == min(shares) == evaluation["category_usage"]["codes"]["categorical_0"]["min_share"]
     frequencies = runs["uniform"]["class_frequencies"]
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
     assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
