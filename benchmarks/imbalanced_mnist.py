@@ -176,20 +176,28 @@ def table(benchmark: dict) -> str:
 
 
 def draw_figure(benchmark: dict, path: Path) -> None:
+    """A row per variant, a point per run, coloured by split: accuracy and the prior's distance."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    for position, variant in enumerate(benchmark["summary"]):
+    variants = list(benchmark["summary"])
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 1.5 + 0.35 * len(variants)), sharey=True)
+    colours = {split: f"C{index}" for index, split in enumerate(benchmark["splits"])}
+    for row, variant in enumerate(variants):
         mine = [run for run in benchmark["runs"] if run["variant"] == variant]
-        left.scatter([position] * len(mine), [100 * run["accuracy"] for run in mine], label=variant)
-        right.scatter([position] * len(mine), [run["prior_total_variation"] for run in mine])
-    for axes, label in ((left, "clustering accuracy (%)"), (right, "prior's total variation from the classes")):
-        axes.set_xticks(range(len(benchmark["summary"])), list(benchmark["summary"]), rotation=15)
-        axes.set_ylabel(label)
-    figure.suptitle(f"Imbalanced MNIST: splits {benchmark['splits']}, seeds {benchmark['seeds']}")
+        left.scatter([100 * run["accuracy"] for run in mine], [row] * len(mine), c=[colours[run["split"]] for run in mine], s=18)
+        right.scatter([run["prior_total_variation"] for run in mine], [row] * len(mine), c=[colours[run["split"]] for run in mine], s=18)
+    left.set_yticks(range(len(variants)), variants)
+    left.invert_yaxis()
+    left.set_xlabel("clustering accuracy (%)")
+    right.set_xlabel("prior's total variation from the classes")
+    right.axvline(0.05, color="grey", linestyle=":", linewidth=1)  # the issue's target
+    for split, colour in colours.items():
+        right.scatter([], [], c=colour, s=18, label=f"split {split}")
+    right.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    figure.suptitle("Imbalanced MNIST: a point per run (split, seed)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
