@@ -41,6 +41,7 @@ RECIPE = ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--prior
 # through G alone, as Elastic-InfoGAN does; "learned_em_soft*" by the M-step on Q's mean
 # posteriors (with a floor and the consistency term following the prior, or even).
 EM_SOFT = ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--prior_em_rate", "0.002", "--prior_em_shares", "soft", "--prior_warmup_steps", "1000"]
+DEFAULTS = "learned_consistency"  # the variant that is train.py's defaults for --categorical_prior learned
 VARIANTS = {
     "uniform": ("mnist_paper", []),
     "uniform_consistency": ("mnist", []),
@@ -134,17 +135,21 @@ def summarize(runs: list[dict], variants: list[str]) -> dict:
     return summary
 
 
-def paired_gains(runs: list[dict], variants: list[str]) -> dict:
-    """Each variant against the uniform prior with the same preset (its baseline), pair by pair
-    over the (split, seed) both have run: the gain's mean ± std and the pairs it wins. A gain
-    larger than its spread is what "beats the uniform prior" asks for."""
+def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = None) -> dict:
+    """Each variant against a baseline, pair by pair over the (split, seed) both have run: the
+    gain's mean ± std and the pairs it wins. The baseline is `baseline` for every variant that
+    shares its preset, else the uniform prior with the variant's preset. A gain larger than its
+    spread is what "beats the uniform prior" asks for."""
     gains = {}
     for variant in variants:
-        baseline = next(name for name, (preset, extra) in VARIANTS.items() if preset == VARIANTS[variant][0] and not extra)
-        theirs = {(run["split"], run["seed"]): run for run in runs if run["variant"] == baseline}
+        preset = VARIANTS[variant][0]
+        theirs_name = baseline if baseline is not None else next(name for name, (other, extra) in VARIANTS.items() if other == preset and not extra)
+        if variant == theirs_name or VARIANTS[theirs_name][0] != preset or (baseline is not None and not VARIANTS[variant][1]):
+            continue  # the same variant, another preset, or (against a given baseline) a uniform prior
+        theirs = {(run["split"], run["seed"]): run for run in runs if run["variant"] == theirs_name}
         pairs = [(run, theirs[run["split"], run["seed"]]) for run in runs if run["variant"] == variant and (run["split"], run["seed"]) in theirs]
-        if variant != baseline and pairs:
-            gains[variant] = {"baseline": baseline, "pairs": len(pairs)} | {
+        if pairs:
+            gains[variant] = {"baseline": theirs_name, "pairs": len(pairs)} | {
                 metric: seed_study.describe([mine[metric] - base[metric] for mine, base in pairs]) | {"wins": sum(mine[metric] > base[metric] for mine, base in pairs)}
                 for metric in ("accuracy", "nmi")
             }
@@ -164,9 +169,10 @@ def table(benchmark: dict) -> str:
             f"| {nmi['mean']:.3f} ± {nmi['std']:.3f} | {ent['mean']:.3f} ± {ent['std']:.3f} | {distance['mean']:.3f} ± {distance['std']:.3f} "
             f"| {shares['mean']:.3f} ± {shares['std']:.3f} | {follows['mean']:.3f} ± {follows['std']:.3f} |"
         )
-    if benchmark["paired_gains"]:
+    gains = [*benchmark["paired_gains"].items(), *benchmark.get("paired_gains_against_defaults", {}).items()]
+    if gains:
         rows += ["", "| variant | against | pairs (split, seed) | accuracy gain | wins | NMI gain | wins |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for variant, gain in benchmark["paired_gains"].items():
+    for variant, gain in gains:
         accuracy, nmi = gain["accuracy"], gain["nmi"]
         rows.append(
             f"| {variant} | {gain['baseline']} | {gain['pairs']} | {accuracy['mean']:+.3f} ± {accuracy['std']:.3f} | {accuracy['wins']}/{gain['pairs']} "
@@ -231,7 +237,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"No finished run under {args.output_dir} or in {args.results}.")
     benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,
                  "variants": {variant: {"preset": VARIANTS[variant][0], "train_arguments": VARIANTS[variant][1]} for variant in args.variants},
-                 "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants)}  # fmt: skip
+                 "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants),
+                 "paired_gains_against_defaults": paired_gains(runs, args.variants, baseline=DEFAULTS)}  # fmt: skip
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(benchmark, indent=2))
     draw_figure(benchmark, args.results.with_suffix(".png"))

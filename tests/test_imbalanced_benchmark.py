@@ -54,3 +54,25 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     assert sorted((run["variant"], run["seed"]) for run in merged["runs"]) == [("learned", 0), ("uniform", 0), ("uniform", 7)]
     assert merged["summary"]["uniform"]["accuracy"]["mean"] == pytest.approx((runs["uniform"]["accuracy"] + 0.5) / 2)
     assert "learned_consistency" not in merged["summary"] and "| uniform | 2 |" in output.stdout
+
+
+def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_given_baseline_over_shared_pairs():
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import imbalanced_mnist
+
+    def run(variant, split, seed, accuracy):
+        return {"variant": variant, "split": split, "seed": seed, "accuracy": accuracy, "nmi": accuracy / 2}
+
+    runs = [run("uniform_consistency", 0, 0, 0.5), run("uniform_consistency", 1, 0, 0.9), run("learned_consistency", 0, 0, 0.8),
+            run("learned_consistency", 1, 0, 0.7), run("learned_prior_consistency", 0, 0, 0.9), run("learned_prior_consistency", 2, 0, 0.9),
+            run("uniform", 0, 0, 0.6), run("learned_contrastive", 0, 0, 0.7)]  # fmt: skip
+    variants = ["uniform", "uniform_consistency", "learned_consistency", "learned_prior_consistency", "learned_contrastive"]
+    against_uniform = imbalanced_mnist.paired_gains(runs, variants)
+    assert {variant: gain["baseline"] for variant, gain in against_uniform.items()} == {
+        "learned_consistency": "uniform_consistency", "learned_prior_consistency": "uniform_consistency", "learned_contrastive": "uniform"}
+    gain = against_uniform["learned_consistency"]
+    assert gain["pairs"] == 2 and gain["accuracy"]["mean"] == pytest.approx(0.05) and gain["accuracy"]["wins"] == 1
+    assert against_uniform["learned_prior_consistency"]["pairs"] == 1  # split 2 has no uniform run
+    against_defaults = imbalanced_mnist.paired_gains(runs, variants, baseline="learned_consistency")
+    assert list(against_defaults) == ["learned_prior_consistency"]  # not the uniform priors, not another preset's variant
+    assert against_defaults["learned_prior_consistency"]["accuracy"]["mean"] == pytest.approx(0.1)
