@@ -73,6 +73,6 @@ def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_
     gain = against_uniform["learned_consistency"]
     assert gain["pairs"] == 2 and gain["accuracy"]["mean"] == pytest.approx(0.05) and gain["accuracy"]["wins"] == 1
     assert against_uniform["learned_prior_consistency"]["pairs"] == 1  # split 2 has no uniform run
-    against_defaults = imbalanced_mnist.paired_gains(runs, variants, baseline="learned_consistency")
-    assert list(against_defaults) == ["learned_prior_consistency"]  # not the uniform priors, not another preset's variant
-    assert against_defaults["learned_prior_consistency"]["accuracy"]["mean"] == pytest.approx(0.1)
+    against_reference = imbalanced_mnist.paired_gains(runs, variants, baseline="learned_consistency")
+    assert list(against_reference) == ["learned_prior_consistency"]  # not the uniform priors, not another preset's variant
+    assert against_reference["learned_prior_consistency"]["accuracy"]["mean"] == pytest.approx(0.1)
