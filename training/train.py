@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> None:
             transformed = random_stroke_width(real, generator=latent_generator, max_radius=args.consistency_stroke_width)
             transformed = random_affine(transformed, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
             transformed_output = discriminator(transformed)
-        if args.consistency_weight:  # its category, with every category used (IIC)
+        if args.consistency_weight:  # its category (IIC), the categories sized evenly or as the prior
             consistency = categorical_consistency_loss(
                 spec.split_q_output(real_output.q_output).categorical_logits[0],
                 spec.split_q_output(transformed_output.q_output).categorical_logits[0],
