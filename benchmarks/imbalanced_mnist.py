@@ -196,8 +196,9 @@ def draw_figure(benchmark: dict, path: Path) -> None:
     colours = {split: f"C{index}" for index, split in enumerate(benchmark["splits"])}
     for row, variant in enumerate(variants):
         mine = [run for run in benchmark["runs"] if run["variant"] == variant]
-        left.scatter([100 * run["accuracy"] for run in mine], [row] * len(mine), c=[colours[run["split"]] for run in mine], s=18)
-        right.scatter([run["prior_total_variation"] for run in mine], [row] * len(mine), c=[colours[run["split"]] for run in mine], s=18)
+        run_colours = [colours[run["split"]] for run in mine]
+        left.scatter([100 * run["accuracy"] for run in mine], [row] * len(mine), c=run_colours, s=18)
+        right.scatter([run["prior_total_variation"] for run in mine], [row] * len(mine), c=run_colours, s=18)
     left.set_yticks(range(len(variants)), variants)
     left.invert_yaxis()
     left.set_xlabel("clustering accuracy (%)")

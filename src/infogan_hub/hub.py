@@ -155,7 +155,7 @@ def objective_lines(training: dict) -> list[str]:
         lines.append(
             f"contrastive consistency on real images (Elastic-InfoGAN's NT-Xent), weight {training['contrastive_weight']}, "
             f"temperature {training.get('contrastive_temperature', 1.0)}: Q's features of a real image must pick out those of its "
-            f"transformed copy (as above: rotated, zoomed, shifted, bent up to {training.get('consistency_elastic_strength', 0)} of the side) among the batch's"
+            f"copy rotated (up to 20 degrees), zoomed (0.9-1.1), shifted (up to 10%) and bent up to {training.get('consistency_elastic_strength', 0)} of the side among the batch's"
         )
     return lines
 
