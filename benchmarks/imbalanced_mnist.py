@@ -52,6 +52,8 @@ VARIANTS = {
     "learned_consistency": ("mnist", RECIPE),
     # the consistency term asks real images' categories for the prior's sizes (KL to it), not even ones
     "learned_prior_consistency": ("mnist", [*RECIPE, "--consistency_marginal", "prior"]),
+    # and KL(uniform || Q's shares) beside it, weight 0.5: a fixed force against a category emptying
+    "learned_prior_consistency_barrier": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
     # the same after 2000 even steps, not 1000: the categories form under IIC's even marginal first
     "learned_late_prior_consistency": ("mnist", [*RECIPE[: RECIPE.index("--prior_warmup_steps")], "--prior_warmup_steps", "2000", "--consistency_marginal", "prior"]),
     # Elastic-InfoGAN's consistency (NT-Xent on Q's features of a real image and its copy: no term on

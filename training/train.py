@@ -36,6 +36,7 @@ from infogan_hub import (
     categorical_prior_em_update,
     categorical_prior_matching_loss,
     categorical_shares,
+    categorical_size_barrier,
     continuous_warmup_factor,
     contrastive_consistency_loss,
     discriminator_adversarial_loss,
@@ -139,6 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="IIC's lambda: weight of the term's marginal entropy (above 1: more pressure to use every category)")
     training.add_argument("--consistency_marginal", choices=["prior", "uniform"], default="prior",
                           help="with a learned prior, what the term's marginals are asked to follow: the prior (KL to it; better in 7 of 8 imbalanced-MNIST pairs, though a rare class's category can die) or the even split (IIC's entropy)")
+    training.add_argument("--consistency_size_barrier", type=float, default=0.0,
+                          help="weight of KL(uniform || Q's category shares on the consistency term's real images): a fixed force that keeps a rare class's category from emptying (which a prior following Q's shares does not resist), weak on moderately unequal sizes; 0: off")
     training.add_argument("--contrastive_weight", type=float, default=0.0,
                           help="weight of Elastic-InfoGAN's consistency term on real images: NT-Xent between Q's features of an image and of its transformed copy (the same copy as IIC's); 0: off")
     training.add_argument("--contrastive_temperature", type=float, default=1.0, help="NT-Xent's temperature (Elastic-InfoGAN: 1)")
@@ -205,6 +208,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--contrastive_weight must be 0 (off) or positive, got {args.contrastive_weight}.")
     if not args.contrastive_temperature > 0:
         raise SystemExit(f"--contrastive_temperature must be positive, got {args.contrastive_temperature}.")
+    if args.consistency_size_barrier < 0:
+        raise SystemExit(f"--consistency_size_barrier must be 0 (off) or positive, got {args.consistency_size_barrier}.")
+    if args.consistency_size_barrier and not args.consistency_weight:
+        raise SystemExit("--consistency_size_barrier acts on the consistency term's categories: it needs --consistency_weight above 0.")
     if args.consistency_weight and not args.categorical_codes:
         raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
     if args.push_to_hub and not args.hub_model_id:
@@ -544,14 +551,17 @@ def main(argv: list[str] | None = None) -> None:
             transformed = random_affine(transformed, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
             transformed_output = discriminator(transformed)
         if args.consistency_weight:  # its category (IIC), the categories sized evenly or as the prior
+            categories = [spec.split_q_output(output.q_output).categorical_logits[0] for output in (real_output, transformed_output)]
             consistency = categorical_consistency_loss(
-                spec.split_q_output(real_output.q_output).categorical_logits[0],
-                spec.split_q_output(transformed_output.q_output).categorical_logits[0],
+                *categories,
                 marginal_entropy_weight=args.consistency_entropy_weight,
                 # a learned prior: real images' categories follow it, unless asked to stay even
                 prior=None if prior is None or args.consistency_marginal == "uniform" else prior[0],
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
+        if args.consistency_size_barrier:  # and none of them may empty
+            size_barrier = categorical_size_barrier(*categories)
+            discriminator_loss = discriminator_loss + args.consistency_size_barrier * size_barrier
         if args.contrastive_weight:  # its features, which must pick out its own copy among the batch's (Elastic-InfoGAN)
             contrastive = contrastive_consistency_loss(real_output.q_features, transformed_output.q_features, args.contrastive_temperature)
             discriminator_loss = discriminator_loss + args.contrastive_weight * contrastive
@@ -605,6 +615,8 @@ def main(argv: list[str] | None = None) -> None:
             logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}
             if args.consistency_weight:
                 logs["consistency/mutual_information"] = -consistency.item()
+            if args.consistency_size_barrier:
+                logs["consistency/size_barrier"] = size_barrier.item()
             if args.contrastive_weight:
                 logs["consistency/contrastive"] = contrastive.item()
             if args.continuous_warmup_steps:

@@ -227,6 +227,26 @@ def categorical_consistency_loss(
     return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
 
 
+def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Tensor) -> torch.Tensor:
+    """KL(uniform || marginal) of Q's categories over real images and their transformed copies: a
+    barrier against a category emptying; to minimise.
+
+    With a learned prior that follows Q's shares, IIC's marginal term (KL to the prior) is near 0
+    at any sizes, and nothing resists H(c | c')'s preference for fewer categories: a rare class's
+    category empties and the class merges into another. This term's target is fixed, not the
+    prior: it is 0 for even sizes and grows without bound as any category empties, while its pull
+    on moderately unequal sizes is weak (its gradient on a category's share is -1 / (K share)).
+
+    Args:
+        logits, transformed_logits (`torch.Tensor` of shape `(batch_size, num_categories)`): Q's
+            categorical logits for the images and for their transformed copies.
+    """
+    if logits.shape != transformed_logits.shape or logits.ndim != 2:
+        raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
+    marginal = torch.cat([logits, transformed_logits]).float().softmax(dim=1).mean(dim=0)  # the symmetric joint's marginal
+    return -marginal.clamp_min(torch.finfo(torch.float32).eps).log().mean() - math.log(logits.shape[1])
+
+
 def contrastive_consistency_loss(features: torch.Tensor, transformed_features: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """NT-Xent (SimCLR, Chen et al. 2020, equation 1) between Q's features of real images and of
     their transformed copies, Elastic-InfoGAN's consistency term (Ojha et al. 2020); to minimise.
