@@ -374,5 +374,8 @@ def test_the_card_states_how_a_learned_prior_was_trained():
     line = next(line for line in objective_lines(training | {"contrastive_weight": 10.0, "consistency_elastic_strength": 0.1}) if line.startswith("contrastive"))
     assert line.startswith("contrastive consistency on real images (Elastic-InfoGAN's NT-Xent), weight 10.0, temperature 1.0") and "bent up to 0.1 of the side" in line
     assert not any(line.startswith("contrastive") for line in objective_lines(training))
+    line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5}) if line.startswith("categorical consistency"))
+    assert line.endswith("; beside it KL(uniform || Q's shares of those images), weight 0.5, a barrier against a category emptying")
+    assert not any("barrier" in line for line in objective_lines(training))
     line = next(line for line in objective_lines(training | {"prior_em_holdout": 0.1}) if line.startswith("learned"))
     assert "Q's share of a batch of the 10% of training images set aside for it (never trained on) per category" in line

@@ -161,6 +161,26 @@ def test_with_a_prior_confident_agreeing_categories_cost_least_at_the_priors_siz
         assert at_sizes(prior, weight) == pytest.approx(0, abs=1e-3)  # no conditional entropy, no KL
 
 
+def test_the_size_barrier_is_kl_from_uniform_to_q_s_shares_unbounded_as_a_category_empties_weak_on_unequal_ones():
+    from infogan_hub import categorical_size_barrier
+
+    def at_shares(shares: torch.Tensor) -> float:  # hard assignments in these proportions, both copies alike
+        logits = torch.eye(10).repeat_interleave((shares * 10_000).round().long(), dim=0) * 50
+        return categorical_size_barrier(logits, logits).item()
+
+    assert at_shares(torch.full((10,), 0.1)) == pytest.approx(0, abs=1e-6)
+    unequal = torch.tensor([0.16, 0.15, 0.14, 0.12, 0.11, 0.1, 0.1, 0.06, 0.03, 0.03])  # an imbalanced split's sizes
+    assert at_shares(unequal) == pytest.approx(-(unequal.log().mean() + math.log(10)).item(), rel=1e-4)
+    emptying = [at_shares(torch.tensor([0.2 - share] + [0.1] * 8 + [share])) for share in (0.07, 0.007, 0.0007)]
+    assert emptying[0] < at_shares(unequal) < emptying[1] < emptying[2]
+    assert emptying[2] - emptying[1] == pytest.approx(math.log(10) / 10, rel=0.02)  # each tenfold fall of a share costs as much: no bound
+    # the marginal is that of both copies: an image and its copy in different categories count in both
+    images, copies = torch.eye(10)[torch.arange(100) % 5] * 50, torch.eye(10)[5 + torch.arange(100) % 5] * 50
+    assert categorical_size_barrier(images, copies).item() == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="Both logits must be"):
+        categorical_size_barrier(torch.zeros(4, 10), torch.zeros(4, 9))
+
+
 def test_the_contrastive_consistency_is_simclr_s_nt_xent_least_when_each_copy_is_nearest_its_own_image():
     from infogan_hub import contrastive_consistency_loss
 

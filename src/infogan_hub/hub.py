@@ -150,6 +150,12 @@ def objective_lines(training: dict) -> list[str]:
             + (f", its strokes thinned or thickened (up to {training['consistency_stroke_width']} pixels)" if training.get("consistency_stroke_width") else "")
             + "; "
             f"marginal entropy weight (IIC's lambda) {training.get('consistency_entropy_weight', 1.0)}"
+            + (
+                f"; beside it KL(uniform || Q's shares of those images), weight {training['consistency_size_barrier']}, "
+                "a barrier against a category emptying"
+                if training.get("consistency_size_barrier")
+                else ""
+            )
         )
     if training.get("contrastive_weight"):
         lines.append(

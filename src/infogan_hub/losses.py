@@ -234,8 +234,9 @@ def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Ten
     With a learned prior that follows Q's shares, IIC's marginal term (KL to the prior) is near 0
     at any sizes, and nothing resists H(c | c')'s preference for fewer categories: a rare class's
     category empties and the class merges into another. This term's target is fixed, not the
-    prior: it is 0 for even sizes and grows without bound as any category empties, while its pull
-    on moderately unequal sizes is weak (its gradient on a category's share is -1 / (K share)).
+    prior: it is 0 for even sizes and grows without bound as any category empties. Its pull on a
+    category's share is 1 / (K share): ten times as strong on a share of 0.3% as on one of 3%, so
+    a small weight holds a category alive while bending unequal sizes little.
 
     Args:
         logits, transformed_logits (`torch.Tensor` of shape `(batch_size, num_categories)`): Q's
