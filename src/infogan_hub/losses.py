@@ -188,6 +188,11 @@ def information_terms(
     )
 
 
+def _check_copy_logits(logits: torch.Tensor, transformed_logits: torch.Tensor) -> None:
+    if logits.shape != transformed_logits.shape or logits.ndim != 2:
+        raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
+
+
 def categorical_consistency_loss(
     logits: torch.Tensor, transformed_logits: torch.Tensor, marginal_entropy_weight: float = 1.0, prior: Optional[torch.Tensor] = None
 ) -> torch.Tensor:
@@ -211,8 +216,7 @@ def categorical_consistency_loss(
             so imbalanced classes are pushed neither to equal sizes nor past the prior's (keeping
             IIC's whole joint entropy beside the KL would favour sizes in proportion to prior ** 2).
     """
-    if logits.shape != transformed_logits.shape or logits.ndim != 2:
-        raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
+    _check_copy_logits(logits, transformed_logits)
     if prior is not None and prior.shape != logits.shape[1:]:
         raise ValueError(f"prior must have shape ({logits.shape[1]},), one probability per category, got {tuple(prior.shape)}.")
     joint = logits.float().softmax(dim=1).T @ transformed_logits.float().softmax(dim=1) / logits.shape[0]
@@ -242,8 +246,7 @@ def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Ten
         logits, transformed_logits (`torch.Tensor` of shape `(batch_size, num_categories)`): Q's
             categorical logits for the images and for their transformed copies.
     """
-    if logits.shape != transformed_logits.shape or logits.ndim != 2:
-        raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
+    _check_copy_logits(logits, transformed_logits)
     marginal = torch.cat([logits, transformed_logits]).float().softmax(dim=1).mean(dim=0)  # the symmetric joint's marginal
     return -marginal.clamp_min(torch.finfo(torch.float32).eps).log().mean() - math.log(logits.shape[1])
 
