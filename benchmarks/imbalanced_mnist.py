@@ -56,6 +56,9 @@ VARIANTS = {
     "learned_prior_consistency": ("mnist", [*RECIPE, "--consistency_marginal", "prior"]),
     # and KL(uniform || Q's shares) beside it, weight 0.5: a fixed force against a category emptying
     "learned_prior_consistency_barrier": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
+    # the barrier's, with the prior learned after 250 even steps, not 1000: the categories' sizes
+    # follow Q's shares while the categories form, so no rare class is pushed into a tenth of the images
+    "learned_early_prior_consistency_barrier": ("mnist", [*RECIPE[: RECIPE.index("--prior_warmup_steps")], "--prior_warmup_steps", "250", "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
     # the same after 2000 even steps, not 1000: the categories form under IIC's even marginal first
     "learned_late_prior_consistency": ("mnist", [*RECIPE[: RECIPE.index("--prior_warmup_steps")], "--prior_warmup_steps", "2000", "--consistency_marginal", "prior"]),
     # Elastic-InfoGAN's consistency (NT-Xent on Q's features of a real image and its copy: no term on
