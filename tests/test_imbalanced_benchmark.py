@@ -41,6 +41,10 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     assert gain["accuracy"]["mean"] == runs["learned"]["accuracy"] - runs["uniform"]["accuracy"]
     assert gain["nmi"]["wins"] == int(runs["learned"]["nmi"] > runs["uniform"]["nmi"])
     assert "| learned | uniform | 1 |" in output.stdout
+    # the targets, printed: one split and one pair cannot meet them
+    verdict = benchmark["targets"]["learned"]
+    assert verdict["prior_total_variation_over_splits"] == runs["learned"]["prior_total_variation"] and not verdict["beats_uniform_met"]
+    assert "averaged over the splits (target ≤ 0.05)" in output.stdout and "| learned | 1 |" in output.stdout.split("target ≤ 0.05")[1]
     assert results.with_suffix(".png").stat().st_size > 5000
 
     # runs finished on another machine stay in the results file; one finished here again replaces its copy
@@ -76,3 +80,28 @@ def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_
     against_reference = imbalanced_mnist.paired_gains(runs, variants, baseline="learned_consistency")
     assert list(against_reference) == ["learned_prior_consistency"]  # not the uniform priors, not another preset's variant
     assert against_reference["learned_prior_consistency"]["accuracy"]["mean"] == pytest.approx(0.1)
+
+
+def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_their_spread_on_every_split():
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import imbalanced_mnist
+
+    def run(variant, split, seed, accuracy, distance):
+        return {"variant": variant, "split": split, "seed": seed, "accuracy": accuracy, "nmi": accuracy, "prior_total_variation": distance}
+
+    # split 0 run twice (0.02, 0.06: 0.04 for the split), split 1 once (0.07): 0.055 over the splits, not 0.05 over the runs
+    runs = [run("uniform_consistency", 0, 0, 0.80, 0.2), run("uniform_consistency", 0, 1, 0.82, 0.2), run("uniform_consistency", 1, 0, 0.84, 0.2),
+            run("learned_consistency", 0, 0, 0.90, 0.02), run("learned_consistency", 0, 1, 0.91, 0.06), run("learned_consistency", 1, 0, 0.95, 0.07)]  # fmt: skip
+    gains = imbalanced_mnist.paired_gains(runs, ["uniform_consistency", "learned_consistency"])
+    verdict = imbalanced_mnist.targets(runs, gains, [0, 1])["learned_consistency"]
+    assert verdict["splits"] == [0, 1] and verdict["prior_total_variation_over_splits"] == pytest.approx(0.055)
+    assert not verdict["prior_total_variation_met"]
+    assert verdict["beats_uniform_met"] and verdict["pairs"] == 3  # gains 0.10, 0.09, 0.11: mean 0.10, spread 0.01
+    closer = [r | {"prior_total_variation": r["prior_total_variation"] / 2} for r in runs]
+    assert imbalanced_mnist.targets(closer, gains, [0, 1])["learned_consistency"]["prior_total_variation_met"]
+    assert not imbalanced_mnist.targets(closer, gains, [0, 1, 2])["learned_consistency"]["prior_total_variation_met"]  # split 2 not run
+    # a gain inside its spread, or from one pair alone, does not beat the uniform prior
+    noisy = [*runs[:3], runs[3] | {"accuracy": 0.70}, *runs[4:]]
+    assert not imbalanced_mnist.targets(noisy, imbalanced_mnist.paired_gains(noisy, ["uniform_consistency", "learned_consistency"]), [0, 1])["learned_consistency"]["beats_uniform_met"]
+    alone = [runs[0], runs[3]]
+    assert not imbalanced_mnist.targets(alone, imbalanced_mnist.paired_gains(alone, ["uniform_consistency", "learned_consistency"]), [0])["learned_consistency"]["beats_uniform_met"]
