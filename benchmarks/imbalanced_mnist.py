@@ -57,6 +57,8 @@ VARIANTS = {
     "learned_prior_consistency": ("mnist", [*RECIPE, "--consistency_marginal", "prior"]),
     # and KL(uniform || Q's shares) beside it, weight 0.5: a fixed force against a category emptying
     "learned_prior_consistency_barrier": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
+    # the barrier only below a share of 0.02 (a category emptying), no pull above it: a rare class is not pushed into a similar one
+    "learned_prior_consistency_floor": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.02"]),
     # the barrier's, with the prior learned after 250 even steps, not 1000: the categories' sizes
     # follow Q's shares while the categories form, so no rare class is pushed into a tenth of the images
     "learned_early_prior_consistency_barrier": ("mnist", [*RECIPE[: RECIPE.index("--prior_warmup_steps")], "--prior_warmup_steps", "250", "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),

@@ -376,6 +376,8 @@ def test_the_card_states_how_a_learned_prior_was_trained():
     assert not any(line.startswith("contrastive") for line in objective_lines(training))
     line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5}) if line.startswith("categorical consistency"))
     assert line.endswith("; beside it KL(uniform || Q's shares of those images), weight 0.5, a barrier against a category emptying")
+    line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5, "consistency_size_floor": 0.02}) if line.startswith("categorical consistency"))
+    assert line.endswith("; beside it, weight 0.5, the mean over categories of max(0, log(0.02 / Q's share of those images)), a barrier against a category emptying")
     assert not any("barrier" in line for line in objective_lines(training))
     line = next(line for line in objective_lines(training | {"prior_em_holdout": 0.1}) if line.startswith("learned"))
     assert "Q's share of a batch of the 10% of training images set aside for it (never trained on) per category" in line

@@ -181,6 +181,28 @@ def test_the_size_barrier_is_kl_from_uniform_to_q_s_shares_unbounded_as_a_catego
         categorical_size_barrier(torch.zeros(4, 10), torch.zeros(4, 9))
 
 
+def test_the_size_barrier_with_a_floor_costs_nothing_above_it_and_pulls_below_it_as_the_kl_does():
+    from infogan_hub import categorical_size_barrier
+
+    def at_shares(shares: list[float], floor=None) -> float:
+        logits = torch.tensor(shares).log().expand(8, -1)  # every image's posterior equals the shares: the marginal is them
+        return categorical_size_barrier(logits, logits, floor=floor).item()
+
+    unequal = [0.25, 0.16, 0.15, 0.14, 0.12, 0.1, 0.06, 0.01, 0.007, 0.003]
+    assert at_shares(unequal, floor=0.02) == pytest.approx(sum(math.log(0.02 / share) for share in (0.01, 0.007, 0.003)) / 10, rel=1e-4)
+    # mass moved between two categories above the floor: the KL pays, the floored barrier does not
+    moved = [0.2, 0.21, *unequal[2:]]
+    assert at_shares(moved, floor=0.02) == pytest.approx(at_shares(unequal, floor=0.02), abs=1e-6)
+    assert at_shares(moved) != pytest.approx(at_shares(unequal), abs=1e-3)
+    # a category below the floor gains 0.002 from the largest: the KL's gain on its own, (1/K) log(0.005 / 0.003)
+    fed = [0.248, *unequal[1:9], 0.005]
+    assert at_shares(unequal, floor=0.02) - at_shares(fed, floor=0.02) == pytest.approx(math.log(0.005 / 0.003) / 10, rel=1e-3)
+    assert at_shares([0.1] * 10, floor=0.1) == pytest.approx(0, abs=1e-6)
+    for floor in (0.0, 0.11, -0.01):
+        with pytest.raises(ValueError, match=f"floor must be in \\(0, 1/10\\] \\(one over the number of categories\\), got {floor}"):
+            categorical_size_barrier(torch.zeros(4, 10), torch.zeros(4, 10), floor=floor)
+
+
 def test_the_contrastive_consistency_is_simclr_s_nt_xent_least_when_each_copy_is_nearest_its_own_image():
     from infogan_hub import contrastive_consistency_loss
 

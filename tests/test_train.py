@@ -246,6 +246,12 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--learning_rate_prior", "0"])
     with pytest.raises(SystemExit, match="--consistency_size_barrier acts on the consistency term's categories: it needs --consistency_weight above 0"):
         train.parse_args(["--preset", "mnist_paper", "--consistency_size_barrier", "0.5"])
+    with pytest.raises(SystemExit, match="--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0"):
+        train.parse_args(["--preset", "mnist", "--consistency_size_floor", "0.02"])
+    for value in ("0", "0.2"):
+        with pytest.raises(SystemExit, match=f"--consistency_size_floor must be in \\(0, 1/10\\] \\(one over the consistency term's categories\\), got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", value])
+    assert train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.1"]).consistency_size_floor == 0.1
     with pytest.raises(SystemExit, match="--contrastive_temperature must be positive, got 0.0"):
         train.parse_args(["--preset", "mnist", "--contrastive_weight", "1", "--contrastive_temperature", "0"])
     with pytest.raises(SystemExit, match="--gumbel_temperature must be positive, got 0.0"):

@@ -142,6 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="with a learned prior, what the term's marginals are asked to follow: the prior (KL to it; better in 7 of 8 imbalanced-MNIST pairs, though a rare class's category can die) or the even split (IIC's entropy)")
     training.add_argument("--consistency_size_barrier", type=float, default=0.0,
                           help="weight of KL(uniform || Q's category shares on the consistency term's real images): a fixed force that keeps a rare class's category from emptying (which a prior following Q's shares does not resist), weak on moderately unequal sizes; 0: off")
+    training.add_argument("--consistency_size_floor", type=float, default=None,
+                          help="with the size barrier, only categories whose share is below this pay (at most 1 / categories); unset: every category is pulled towards even sizes")
     training.add_argument("--contrastive_weight", type=float, default=0.0,
                           help="weight of Elastic-InfoGAN's consistency term on real images: NT-Xent between Q's features of an image and of its transformed copy (the same copy as IIC's); 0: off")
     training.add_argument("--contrastive_temperature", type=float, default=1.0, help="NT-Xent's temperature (Elastic-InfoGAN: 1)")
@@ -212,6 +214,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--consistency_size_barrier must be 0 (off) or positive, got {args.consistency_size_barrier}.")
     if args.consistency_size_barrier and not args.consistency_weight:
         raise SystemExit("--consistency_size_barrier acts on the consistency term's categories: it needs --consistency_weight above 0.")
+    if args.consistency_size_floor is not None:
+        if not args.consistency_size_barrier:
+            raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
+        if not 0 < args.consistency_size_floor <= 1 / args.categorical_codes[0]:
+            raise SystemExit(f"--consistency_size_floor must be in (0, 1/{args.categorical_codes[0]}] (one over the consistency term's categories), got {args.consistency_size_floor}.")
     if args.consistency_weight and not args.categorical_codes:
         raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
     if args.push_to_hub and not args.hub_model_id:
@@ -560,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
         if args.consistency_size_barrier:  # and none of them may empty
-            size_barrier = categorical_size_barrier(*categories)
+            size_barrier = categorical_size_barrier(*categories, floor=args.consistency_size_floor)
             discriminator_loss = discriminator_loss + args.consistency_size_barrier * size_barrier
         if args.contrastive_weight:  # its features, which must pick out its own copy among the batch's (Elastic-InfoGAN)
             contrastive = contrastive_consistency_loss(real_output.q_features, transformed_output.q_features, args.contrastive_temperature)

@@ -151,8 +151,12 @@ def objective_lines(training: dict) -> list[str]:
             + "; "
             f"marginal entropy weight (IIC's lambda) {training.get('consistency_entropy_weight', 1.0)}"
             + (
-                f"; beside it KL(uniform || Q's shares of those images), weight {training['consistency_size_barrier']}, "
-                "a barrier against a category emptying"
+                (
+                    f"; beside it KL(uniform || Q's shares of those images), weight {training['consistency_size_barrier']}, "
+                    if training.get("consistency_size_floor") is None
+                    else f"; beside it, weight {training['consistency_size_barrier']}, the mean over categories of max(0, log({training['consistency_size_floor']} / Q's share of those images)), "
+                )
+                + "a barrier against a category emptying"
                 if training.get("consistency_size_barrier")
                 else ""
             )

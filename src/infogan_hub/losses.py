@@ -231,9 +231,10 @@ def categorical_consistency_loss(
     return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
 
 
-def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Tensor) -> torch.Tensor:
+def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Tensor, floor: Optional[float] = None) -> torch.Tensor:
     """KL(uniform || marginal) of Q's categories over real images and their transformed copies: a
-    barrier against a category emptying; to minimise.
+    barrier against a category emptying; to minimise. With `floor`, only the categories whose share
+    is below it pay.
 
     With a learned prior that follows Q's shares, IIC's marginal term (KL to the prior) is near 0
     at any sizes, and nothing resists H(c | c')'s preference for fewer categories: a rare class's
@@ -242,13 +243,25 @@ def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Ten
     category's share is 1 / (K share): ten times as strong on a share of 0.3% as on one of 3%, so
     a small weight holds a category alive while bending unequal sizes little.
 
+    Little is not nothing: a rare class's category below 1 / K is still pulled up, and the pull is
+    strongest where a class is rarest, so it can grow into a similar class. With a floor F the
+    term is (1 / K) sum_k max(0, log(F / share_k)): the same pull below F, none above it.
+
     Args:
         logits, transformed_logits (`torch.Tensor` of shape `(batch_size, num_categories)`): Q's
             categorical logits for the images and for their transformed copies.
+        floor (`float`, *optional*): in (0, 1 / K]; the share below which a category pays. `None`:
+            every category pulls towards 1 / K, the ones above it as well (the KL).
     """
     _check_copy_logits(logits, transformed_logits)
+    num_categories = logits.shape[1]
+    if floor is not None and not 0 < floor <= 1 / num_categories:
+        raise ValueError(f"floor must be in (0, 1/{num_categories}] (one over the number of categories), got {floor!r}.")
     marginal = torch.cat([logits, transformed_logits]).float().softmax(dim=1).mean(dim=0)  # the symmetric joint's marginal
-    return -marginal.clamp_min(torch.finfo(torch.float32).eps).log().mean() - math.log(logits.shape[1])
+    log_marginal = marginal.clamp_min(torch.finfo(torch.float32).eps).log()
+    if floor is None:
+        return -log_marginal.mean() - math.log(num_categories)
+    return (math.log(floor) - log_marginal).clamp_min(0).mean()
 
 
 def contrastive_consistency_loss(features: torch.Tensor, transformed_features: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
