@@ -214,13 +214,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--consistency_size_barrier must be 0 (off) or positive, got {args.consistency_size_barrier}.")
     if args.consistency_size_barrier and not args.consistency_weight:
         raise SystemExit("--consistency_size_barrier acts on the consistency term's categories: it needs --consistency_weight above 0.")
+    if args.consistency_weight and not args.categorical_codes:
+        raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
     if args.consistency_size_floor is not None:
         if not args.consistency_size_barrier:
             raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
         if not 0 < args.consistency_size_floor <= 1 / args.categorical_codes[0]:
             raise SystemExit(f"--consistency_size_floor must be in (0, 1/{args.categorical_codes[0]}] (one over the consistency term's categories), got {args.consistency_size_floor}.")
-    if args.consistency_weight and not args.categorical_codes:
-        raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
     if args.push_to_hub and not args.hub_model_id:
         raise SystemExit("--push_to_hub needs --hub_model_id (e.g. user/infogan-mnist).")
     return args
