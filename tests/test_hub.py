@@ -374,6 +374,9 @@ def test_the_card_states_how_a_learned_prior_was_trained():
     line = next(line for line in objective_lines(training | {"contrastive_weight": 10.0, "consistency_elastic_strength": 0.1}) if line.startswith("contrastive"))
     assert line.startswith("contrastive consistency on real images (Elastic-InfoGAN's NT-Xent), weight 10.0, temperature 1.0") and "bent up to 0.1 of the side" in line
     assert not any(line.startswith("contrastive") for line in objective_lines(training))
+    line = next(line for line in objective_lines(training | {"overclustering_weight": 1.0, "overclustering_categories": 50}) if line.startswith("overclustering"))
+    assert line.startswith("overclustering consistency on real images (IIC's overclustering head), weight 1.0: a second head on Q's hidden layer with 50 even categories")
+    assert not any(line.startswith("overclustering") for line in objective_lines(training))
     line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5}) if line.startswith("categorical consistency"))
     assert line.endswith("; beside it KL(uniform || Q's shares of those images), weight 0.5, a barrier against a category emptying")
     line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5, "consistency_size_floor": 0.02}) if line.startswith("categorical consistency"))

@@ -100,3 +100,22 @@ def test_spectral_norm_replaces_d_s_batchnorm_bounds_its_layers_and_survives_sav
     discriminator.save_pretrained(tmp_path)
     loaded = InfoGANDiscriminator.from_pretrained(tmp_path).eval()
     assert loaded.config.spectral_norm and torch.allclose(loaded(images).logits, expected)
+
+
+def test_the_overclustering_head_reads_q_s_features_is_absent_by_default_and_survives_save_and_load(tmp_path):
+    images = torch.randn(4, 1, 28, 28)
+    plain = InfoGANDiscriminator(**SMALL_ARCHITECTURE).eval()
+    assert plain.q_overclustering_head is None and plain(images).overclustering_logits is None and len(plain(images, return_dict=False)) == 3
+    discriminator = InfoGANDiscriminator(**SMALL_ARCHITECTURE, q_overclustering_categories=50).eval()
+    output = discriminator(images)
+    assert output.overclustering_logits.shape == (4, 50)
+    assert torch.allclose(output.overclustering_logits, discriminator.q_overclustering_head(output.q_features))
+    discriminator.save_pretrained(tmp_path)
+    loaded = InfoGANDiscriminator.from_pretrained(tmp_path).eval()
+    assert loaded.config.q_overclustering_categories == 50 and torch.allclose(loaded(images).overclustering_logits, output.overclustering_logits)
+
+
+@pytest.mark.parametrize("categories", [-1, 1])
+def test_an_overclustering_head_of_fewer_than_two_categories_is_refused(categories):
+    with pytest.raises(ValueError, match=f"q_overclustering_categories must be 0 \\(no overclustering head\\) or at least 2, got {categories}"):
+        InfoGANDiscriminator(**SMALL_ARCHITECTURE, q_overclustering_categories=categories)

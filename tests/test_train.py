@@ -132,9 +132,9 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
 
 
 def test_a_learned_prior_is_trained_saved_and_measured(tmp_path):
-    # with Elastic-InfoGAN's consistency term beside IIC's, and the barrier against an emptying category
+    # with Elastic-InfoGAN's consistency term beside IIC's, the barrier against an emptying category and IIC's overclustering head
     launch(tmp_path, "--max_train_steps", "6", "--categorical_prior", "learned", "--gumbel_temperature", "0.5", "--prior_warmup_steps", "0", "--contrastive_weight", "10",
-           "--consistency_size_barrier", "0.5")  # fmt: skip
+           "--consistency_size_barrier", "0.5", "--overclustering_weight", "1", "--overclustering_categories", "30")  # fmt: skip
     logits = weights(tmp_path, "image_generator")["categorical_prior_logits"]
     assert logits.shape == (10,) and logits.abs().max() > 0, "the generator's loss moved the prior away from uniform"
     results = json.loads((tmp_path / "evaluation_results.json").read_text())
@@ -145,6 +145,9 @@ def test_a_learned_prior_is_trained_saved_and_measured(tmp_path):
     assert all(0 < m["prior_entropy/categorical_0"] <= 2.3026 for m in metrics if "loss/generator" in m)
     assert all(0 < m["consistency/contrastive"] < 10 for m in metrics if "loss/generator" in m)  # ln(2 x 16 - 1) = 3.4 at chance
     assert all(0 < m["consistency/size_barrier"] < 1 for m in metrics if "loss/generator" in m)  # an untrained Q's shares are near even: 0 there
+    # I(c; c') of the 30-way head: 0 for an untrained Q, ln 30 = 3.4 at most
+    assert all(-0.1 < m["consistency/overclustering_mutual_information"] <= 3.41 for m in metrics if "loss/generator" in m)
+    assert weights(tmp_path, "discriminator")["q_overclustering_head.weight"].shape == (30, 16)  # --q_hidden_dim 16
     assert json.loads((tmp_path / "training_config.json").read_text())["categorical_prior"] == "learned"
     assert InfoGANPipeline.from_pretrained(tmp_path).latent_spec.categorical_prior == "learned"
 
@@ -223,7 +226,7 @@ def _train_module():
 
 def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
     train = _train_module()
-    for argument, value in (("--continuous_warmup_steps", "-5"), ("--consistency_weight", "-1"), ("--consistency_stroke_width", "-1"), ("--contrastive_weight", "-1"), ("--consistency_size_barrier", "-1")):
+    for argument, value in (("--continuous_warmup_steps", "-5"), ("--consistency_weight", "-1"), ("--consistency_stroke_width", "-1"), ("--contrastive_weight", "-1"), ("--consistency_size_barrier", "-1"), ("--overclustering_weight", "-1")):
         with pytest.raises(SystemExit, match=f"{argument} must be 0 \\(off\\) or positive, got {value}"):
             train.parse_args(["--preset", "mnist", argument, value])
     with pytest.raises(SystemExit, match="--prior_loss_weight must be 0 \\(off\\) or positive, got -1.0"):
@@ -252,6 +255,8 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         with pytest.raises(SystemExit, match=f"--consistency_size_floor must be in \\(0, 1/10\\] \\(one over the consistency term's categories\\), got {float(value)}"):
             train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", value])
     assert train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.1"]).consistency_size_floor == 0.1
+    with pytest.raises(SystemExit, match="--overclustering_categories must be at least 2 \\(more than the data's classes\\), got 1"):
+        train.parse_args(["--preset", "mnist", "--overclustering_weight", "1", "--overclustering_categories", "1"])
     with pytest.raises(SystemExit, match="--contrastive_temperature must be positive, got 0.0"):
         train.parse_args(["--preset", "mnist", "--contrastive_weight", "1", "--contrastive_temperature", "0"])
     with pytest.raises(SystemExit, match="--gumbel_temperature must be positive, got 0.0"):

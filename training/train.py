@@ -144,6 +144,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="weight of KL(uniform || Q's category shares on the consistency term's real images): a fixed force that keeps a rare class's category from emptying (which a prior following Q's shares does not resist), weak on moderately unequal sizes; 0: off")
     training.add_argument("--consistency_size_floor", type=float, default=None,
                           help="with the size barrier, only categories whose share is below this pay (at most 1 / categories); unset: every category is pulled towards even sizes")
+    training.add_argument("--overclustering_weight", type=float, default=0.0,
+                          help="weight of IIC's consistency term, with even categories, on a second head of Q with --overclustering_categories categories (IIC's overclustering head): it shapes the features Q's codes are read from, a rare class its own category there; 0: off (no such head)")
+    training.add_argument("--overclustering_categories", type=int, default=50,
+                          help="categories of the overclustering head (IIC on MNIST: 50), more than the data has classes")
     training.add_argument("--contrastive_weight", type=float, default=0.0,
                           help="weight of Elastic-InfoGAN's consistency term on real images: NT-Xent between Q's features of an image and of its transformed copy (the same copy as IIC's); 0: off")
     training.add_argument("--contrastive_temperature", type=float, default=1.0, help="NT-Xent's temperature (Elastic-InfoGAN: 1)")
@@ -210,6 +214,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"--contrastive_weight must be 0 (off) or positive, got {args.contrastive_weight}.")
     if not args.contrastive_temperature > 0:
         raise SystemExit(f"--contrastive_temperature must be positive, got {args.contrastive_temperature}.")
+    if args.overclustering_weight < 0:
+        raise SystemExit(f"--overclustering_weight must be 0 (off) or positive, got {args.overclustering_weight}.")
+    if args.overclustering_weight and args.overclustering_categories < 2:
+        raise SystemExit(f"--overclustering_categories must be at least 2 (more than the data's classes), got {args.overclustering_categories}.")
     if args.consistency_size_barrier < 0:
         raise SystemExit(f"--consistency_size_barrier must be 0 (off) or positive, got {args.consistency_size_barrier}.")
     if args.consistency_size_barrier and not args.consistency_weight:
@@ -239,7 +247,8 @@ def build_models(args: argparse.Namespace) -> tuple[InfoGANGenerator, InfoGANDis
     architecture = dict(image_size=args.image_size, channels=args.channels, hidden_dim=args.hidden_dim, base_channels=args.base_channels)
     return (
         InfoGANGenerator(**spec.to_config(), **architecture),
-        InfoGANDiscriminator(**spec.to_config(), **architecture, q_hidden_dim=args.q_hidden_dim, spectral_norm=args.spectral_norm),
+        InfoGANDiscriminator(**spec.to_config(), **architecture, q_hidden_dim=args.q_hidden_dim, spectral_norm=args.spectral_norm,
+                             q_overclustering_categories=args.overclustering_categories if args.overclustering_weight else 0),
     )
 
 
@@ -553,7 +562,7 @@ def main(argv: list[str] | None = None) -> None:
         fake_output = discriminator(fake.detach())
         terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents, categorical_probabilities=prior)
         discriminator_loss = discriminator_adversarial_loss(real_output.logits.float(), fake_output.logits.float()) + terms.loss(**weights)
-        if args.consistency_weight or args.contrastive_weight:  # Q's reading of a real image must survive rotation, zoom and shift
+        if args.consistency_weight or args.contrastive_weight or args.overclustering_weight:  # Q's reading of a real image must survive rotation, zoom and shift
             transformed = random_stroke_width(real, generator=latent_generator, max_radius=args.consistency_stroke_width)
             transformed = random_affine(transformed, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
             transformed_output = discriminator(transformed)
@@ -569,6 +578,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.consistency_size_barrier:  # and none of them may empty
             size_barrier = categorical_size_barrier(*categories, floor=args.consistency_size_floor)
             discriminator_loss = discriminator_loss + args.consistency_size_barrier * size_barrier
+        if args.overclustering_weight:  # and its category among many more than the classes, sized evenly (IIC's overclustering)
+            overclustering = categorical_consistency_loss(real_output.overclustering_logits, transformed_output.overclustering_logits)
+            discriminator_loss = discriminator_loss + args.overclustering_weight * overclustering
         if args.contrastive_weight:  # its features, which must pick out its own copy among the batch's (Elastic-InfoGAN)
             contrastive = contrastive_consistency_loss(real_output.q_features, transformed_output.q_features, args.contrastive_temperature)
             discriminator_loss = discriminator_loss + args.contrastive_weight * contrastive
@@ -624,6 +636,8 @@ def main(argv: list[str] | None = None) -> None:
                 logs["consistency/mutual_information"] = -consistency.item()
             if args.consistency_size_barrier:
                 logs["consistency/size_barrier"] = size_barrier.item()
+            if args.overclustering_weight:
+                logs["consistency/overclustering_mutual_information"] = -overclustering.item()
             if args.contrastive_weight:
                 logs["consistency/contrastive"] = contrastive.item()
             if args.continuous_warmup_steps:

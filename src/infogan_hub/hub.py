@@ -161,6 +161,12 @@ def objective_lines(training: dict) -> list[str]:
                 else ""
             )
         )
+    if training.get("overclustering_weight"):
+        lines.append(
+            f"overclustering consistency on real images (IIC's overclustering head), weight {training['overclustering_weight']}: "
+            f"a second head on Q's hidden layer with {training.get('overclustering_categories')} even categories, trained by the same "
+            "mutual information between a real image and its copy; it shapes Q's features and is never sampled"
+        )
     if training.get("contrastive_weight"):
         lines.append(
             f"contrastive consistency on real images (Elastic-InfoGAN's NT-Xent), weight {training['contrastive_weight']}, "

@@ -120,11 +120,14 @@ class DiscriminatorOutput(BaseOutput):
             split it with [`LatentSpec.split_q_output`].
         q_features (`torch.Tensor` of shape `(batch_size, q_hidden_dim)`): the Q head's hidden layer,
             from which `q_output` is read (what a contrastive consistency term compares).
+        overclustering_logits (`torch.Tensor` of shape `(batch_size, q_overclustering_categories)`, *optional*):
+            the overclustering head's logits, read from `q_features`; `None` without that head.
     """
 
     logits: torch.Tensor
     q_output: torch.Tensor
     q_features: torch.Tensor
+    overclustering_logits: torch.Tensor | None = None
 
 
 class InfoGANDiscriminator(ModelMixin, ConfigMixin):
@@ -144,6 +147,10 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         spectral_norm (`bool`, defaults to `False`): spectral normalisation (Miyato et al. 2018) on the
             trunk's and the real/fake head's layers instead of BatchNorm, as InfoGAN-CR's
             discriminator; Q's head keeps its BatchNorm.
+        q_overclustering_categories (`int`, defaults to 0): categories of a second head on Q's hidden
+            layer, trained only by a consistency term on real images, with more categories than the
+            data has classes (IIC's overclustering head, Ji et al. 2019); it shapes the features Q's
+            codes are read from and is never sampled. 0 leaves it out.
     """
 
     @register_to_config
@@ -163,8 +170,11 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
         leaky_relu_slope: float = 0.1,
         categorical_prior: str = "uniform",
         spectral_norm: bool = False,
+        q_overclustering_categories: int = 0,
     ):
         super().__init__()
+        if q_overclustering_categories < 0 or q_overclustering_categories == 1:
+            raise ValueError(f"q_overclustering_categories must be 0 (no overclustering head) or at least 2, got {q_overclustering_categories}.")
         self.latent_spec = LatentSpec.from_config(self.config)
         initial_size, widths = _feature_map_plan(image_size, channels, base_channels)
         widths = widths[::-1]  # the discriminator narrows the image as the generator widened it
@@ -189,6 +199,7 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
             nn.LeakyReLU(leaky_relu_slope, True),
             nn.Linear(q_hidden_dim, self.latent_spec.q_output_dim),
         )
+        self.q_overclustering_head = nn.Linear(q_hidden_dim, q_overclustering_categories) if q_overclustering_categories else None
 
     def forward(self, images: torch.Tensor, return_dict: bool = True) -> DiscriminatorOutput | tuple:
         """Real/fake logits and Q's raw output for `(batch_size, channels, image_size, image_size)` images in [-1, 1]."""
@@ -197,7 +208,8 @@ class InfoGANDiscriminator(ModelMixin, ConfigMixin):
             raise ValueError(f"Images must have shape (batch_size, {', '.join(map(str, expected))}), got {tuple(images.shape)}.")
         features = self.trunk(images)
         q_features = self.q_head[:-1](features)
-        output = DiscriminatorOutput(self.real_fake_head(features).squeeze(1), self.q_head[-1](q_features), q_features)
+        overclustering_logits = self.q_overclustering_head(q_features) if self.q_overclustering_head is not None else None
+        output = DiscriminatorOutput(self.real_fake_head(features).squeeze(1), self.q_head[-1](q_features), q_features, overclustering_logits)
         return output if return_dict else output.to_tuple()
 
     def infer_codes(self, images: torch.Tensor) -> QOutput:
