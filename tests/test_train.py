@@ -255,7 +255,7 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         with pytest.raises(SystemExit, match=f"--consistency_size_floor must be in \\(0, 1/10\\] \\(one over the consistency term's categories\\), got {float(value)}"):
             train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", value])
     assert train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.1"]).consistency_size_floor == 0.1
-    with pytest.raises(SystemExit, match="--overclustering_categories must be at least 2 \\(more than the data's classes\\), got 1"):
+    with pytest.raises(SystemExit, match="--overclustering_categories must be at least 2 \\(IIC on MNIST: 50, more than the data has classes\\), got 1"):
         train.parse_args(["--preset", "mnist", "--overclustering_weight", "1", "--overclustering_categories", "1"])
     with pytest.raises(SystemExit, match="--contrastive_temperature must be positive, got 0.0"):
         train.parse_args(["--preset", "mnist", "--contrastive_weight", "1", "--contrastive_temperature", "0"])

@@ -217,7 +217,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.overclustering_weight < 0:
         raise SystemExit(f"--overclustering_weight must be 0 (off) or positive, got {args.overclustering_weight}.")
     if args.overclustering_weight and args.overclustering_categories < 2:
-        raise SystemExit(f"--overclustering_categories must be at least 2 (more than the data's classes), got {args.overclustering_categories}.")
+        raise SystemExit(f"--overclustering_categories must be at least 2 (IIC on MNIST: 50, more than the data has classes), got {args.overclustering_categories}.")
     if args.consistency_size_barrier < 0:
         raise SystemExit(f"--consistency_size_barrier must be 0 (off) or positive, got {args.consistency_size_barrier}.")
     if args.consistency_size_barrier and not args.consistency_weight:
