@@ -48,6 +48,8 @@ EM_SOFT = ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--prio
 REFERENCE = "learned_consistency"
 # and with train.py's defaults since then
 DEFAULTS = "learned_prior_consistency"
+# the defaults with the size barrier (weight 0.5) paying only below a share of 0.02, and the variants built on it
+FLOOR = [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.02"]
 VARIANTS = {
     "uniform": ("mnist_paper", []),
     "uniform_consistency": ("mnist", []),
@@ -58,12 +60,11 @@ VARIANTS = {
     # and KL(uniform || Q's shares) beside it, weight 0.5: a fixed force against a category emptying
     "learned_prior_consistency_barrier": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
     # the barrier only below a share of 0.02 (a category emptying), no pull above it: a rare class is not pushed into a similar one
-    "learned_prior_consistency_floor": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.02"]),
+    "learned_prior_consistency_floor": ("mnist", FLOOR),
     # the floor's, with IIC's overclustering head beside Q's code (50 even categories on Q's hidden layer,
     # weight 1.5, half the code's term, as IIC's MNIST run trains it one epoch in three): Q's features
     # separate a rare class from a similar one there, where even categories of 2% fit it, and Q's code reads them
-    "learned_prior_consistency_floor_overclustering": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.02",
-                                                                 "--overclustering_weight", "1.5", "--overclustering_categories", "50"]),  # fmt: skip
+    "learned_prior_consistency_floor_overclustering": ("mnist", [*FLOOR, "--overclustering_weight", "1.5", "--overclustering_categories", "50"]),
     # the barrier's, with the prior learned after 250 even steps, not 1000: the categories' sizes
     # follow Q's shares while the categories form, so no rare class is pushed into a tenth of the images
     "learned_early_prior_consistency_barrier": ("mnist", [*RECIPE[: RECIPE.index("--prior_warmup_steps")], "--prior_warmup_steps", "250", "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
