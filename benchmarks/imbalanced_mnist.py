@@ -61,6 +61,10 @@ VARIANTS = {
     "learned_prior_consistency_barrier": ("mnist", [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5"]),
     # the barrier only below a share of 0.02 (a category emptying), no pull above it: a rare class is not pushed into a similar one
     "learned_prior_consistency_floor": ("mnist", FLOOR),
+    # the floor's, its size terms (KL to the prior, the floor) read at the categories' shares over about
+    # 100 batches, not one batch's: a batch of 64 holds no image of a 2% class one time in four, and a
+    # per-batch floor then pushes images of a similar class into that class's category
+    "learned_prior_consistency_floor_running": ("mnist", [*FLOOR, "--consistency_marginal_momentum", "0.99"]),
     # the floor's, with IIC's overclustering head beside Q's code (50 even categories on Q's hidden layer,
     # weight 1.5, half the code's term, as IIC's MNIST run trains it one epoch in three): Q's features
     # separate a rare class from a similar one there, where even categories of 2% fit it, and Q's code reads them

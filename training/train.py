@@ -32,6 +32,7 @@ from infogan_hub import (
     InfoGANPipeline,
     LatentSpec,
     categorical_consistency_loss,
+    categorical_consistency_marginal,
     categorical_prior_loss,
     categorical_prior_em_update,
     categorical_prior_matching_loss,
@@ -144,6 +145,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="weight of KL(uniform || Q's category shares on the consistency term's real images): a fixed force that keeps a rare class's category from emptying (which a prior following Q's shares does not resist), weak on moderately unequal sizes; 0: off")
     training.add_argument("--consistency_size_floor", type=float, default=None,
                           help="with the size barrier, only categories whose share is below this pay (at most 1 / categories); unset: every category is pulled towards even sizes")
+    training.add_argument("--consistency_marginal_momentum", type=float, default=0.0,
+                          help="the size terms (the consistency term's KL and the size barrier) read the categories' shares as a moving average over batches with this momentum (0.99: about 100 batches), not one batch's: a batch of 64 holds no image of a 2%% class one time in four; 0: the batch's")
     training.add_argument("--overclustering_weight", type=float, default=0.0,
                           help="weight of IIC's consistency term, with even categories, on a second head of Q with --overclustering_categories categories (IIC's overclustering head): it shapes the features Q's codes are read from, a rare class its own category there; 0: off (no such head)")
     training.add_argument("--overclustering_categories", type=int, default=50,
@@ -224,6 +227,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit("--consistency_size_barrier acts on the consistency term's categories: it needs --consistency_weight above 0.")
     if args.consistency_weight and not args.categorical_codes:
         raise SystemExit("--consistency_weight needs a categorical code (--categorical_codes) for Q to assign real images to.")
+    if not 0 <= args.consistency_marginal_momentum < 1:
+        raise SystemExit(f"--consistency_marginal_momentum must be 0 (off: each batch's shares) or in (0, 1), got {args.consistency_marginal_momentum}.")
+    if args.consistency_marginal_momentum and not args.consistency_weight:
+        raise SystemExit("--consistency_marginal_momentum averages the consistency term's category shares: it needs --consistency_weight above 0.")
     if args.consistency_size_floor is not None:
         if not args.consistency_size_barrier:
             raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
@@ -439,12 +446,20 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     global_step, settings, elapsed_before = 0, run_settings(args, world), 0.0
+    # the size terms' moving average of the consistency term's category shares, bias-corrected as Adam's moments
+    momentum = args.consistency_marginal_momentum
+    running_shares = torch.zeros(spec.categorical_codes[0], device=accelerator.device) if momentum else None
     if args.resume_from_checkpoint:
         checkpoint = resolve_checkpoint(output_dir, args.resume_from_checkpoint)
         if checkpoint is None:
             accelerator.print(f"No checkpoint in {output_dir}; starting a new run.")
         else:
-            elapsed_before = load_training_state(checkpoint, settings)["elapsed_seconds"]
+            state = load_training_state(checkpoint, settings)
+            elapsed_before = state["elapsed_seconds"]
+            if running_shares is not None:
+                if "consistency_running_shares" not in state:
+                    raise SystemExit(f"{checkpoint} was written without --consistency_marginal_momentum; resume it without that option.")
+                running_shares = torch.tensor(state["consistency_running_shares"], device=accelerator.device)
             accelerator.load_state(str(checkpoint))  # weights and optimizers
             global_step = int(CHECKPOINT_PATTERN.match(checkpoint.name).group(1))
             accelerator.print(f"Resumed from {checkpoint} at step {global_step}.")
@@ -568,15 +583,22 @@ def main(argv: list[str] | None = None) -> None:
             transformed_output = discriminator(transformed)
         if args.consistency_weight:  # its category (IIC), the categories sized evenly or as the prior
             categories = [spec.split_q_output(output.q_output).categorical_logits[0] for output in (real_output, transformed_output)]
+            running_marginal = None
+            if running_shares is not None:  # the size terms read the shares of recent batches, not of this one alone
+                with torch.no_grad():
+                    batch_shares = accelerator.reduce(categorical_consistency_marginal(*categories), reduction="mean")
+                    running_shares.mul_(momentum).add_(batch_shares, alpha=1 - momentum)
+                running_marginal = running_shares / (1 - momentum ** (global_step + 1))
             consistency = categorical_consistency_loss(
                 *categories,
                 marginal_entropy_weight=args.consistency_entropy_weight,
                 # a learned prior: real images' categories follow it, unless asked to stay even
                 prior=None if prior is None or args.consistency_marginal == "uniform" else prior[0],
+                running_marginal=running_marginal,
             )
             discriminator_loss = discriminator_loss + args.consistency_weight * consistency
         if args.consistency_size_barrier:  # and none of them may empty
-            size_barrier = categorical_size_barrier(*categories, floor=args.consistency_size_floor)
+            size_barrier = categorical_size_barrier(*categories, floor=args.consistency_size_floor, running_marginal=running_marginal)
             discriminator_loss = discriminator_loss + args.consistency_size_barrier * size_barrier
         if args.overclustering_weight:  # and its category among many more than the classes, sized evenly (IIC's overclustering)
             overclustering = categorical_consistency_loss(real_output.overclustering_logits, transformed_output.overclustering_logits)
@@ -636,6 +658,8 @@ def main(argv: list[str] | None = None) -> None:
                 logs["consistency/mutual_information"] = -consistency.item()
             if args.consistency_size_barrier:
                 logs["consistency/size_barrier"] = size_barrier.item()
+            if running_marginal is not None:
+                logs["consistency/smallest_running_share"] = running_marginal.min().item()
             if args.overclustering_weight:
                 logs["consistency/overclustering_mutual_information"] = -overclustering.item()
             if args.contrastive_weight:
@@ -654,6 +678,8 @@ def main(argv: list[str] | None = None) -> None:
                 record_metrics(global_step, logs)
         if global_step % args.checkpointing_steps == 0:
             state = {"settings": settings, "elapsed_seconds": elapsed_seconds()}
+            if running_shares is not None:
+                state["consistency_running_shares"] = running_shares.tolist()
             save_checkpoint(accelerator, output_dir, global_step, args.checkpoints_total_limit, state)
         if accelerator.is_main_process and args.sample_steps and global_step % args.sample_steps == 0:
             write_samples(global_step)

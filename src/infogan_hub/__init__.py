@@ -15,6 +15,7 @@ from .latent import LatentBatch, LatentSpec, QOutput
 from .losses import (
     InformationTerms,
     categorical_consistency_loss,
+    categorical_consistency_marginal,
     categorical_prior_loss,
     categorical_prior_em_update,
     categorical_prior_matching_loss,
@@ -55,6 +56,7 @@ __all__ = [
     "LatentSpec",
     "QOutput",
     "categorical_consistency_loss",
+    "categorical_consistency_marginal",
     "categorical_prior_loss",
     "categorical_prior_em_update",
     "categorical_prior_matching_loss",

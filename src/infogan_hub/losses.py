@@ -193,8 +193,30 @@ def _check_copy_logits(logits: torch.Tensor, transformed_logits: torch.Tensor) -
         raise ValueError(f"Both logits must be (batch_size, num_categories) of one shape, got {tuple(logits.shape)} and {tuple(transformed_logits.shape)}.")
 
 
+def categorical_consistency_marginal(logits: torch.Tensor, transformed_logits: torch.Tensor) -> torch.Tensor:
+    """Q's category shares over real images and their transformed copies (the symmetric joint's
+    marginal), what the consistency terms' size terms act on; a moving average of it is their
+    `running_marginal`."""
+    return torch.cat([logits, transformed_logits]).float().softmax(dim=1).mean(dim=0)
+
+
+def _marginal_read_at(marginal: torch.Tensor, running_marginal: Optional[torch.Tensor]) -> torch.Tensor:
+    """`marginal` with the value of `running_marginal` and `marginal`'s gradient (straight through):
+    a term of the batch's category shares then pushes them by where the running shares stand, not
+    by one batch's draw of the classes."""
+    if running_marginal is None:
+        return marginal
+    if running_marginal.shape != marginal.shape:
+        raise ValueError(f"running_marginal must have shape {tuple(marginal.shape)}, one share per category, got {tuple(running_marginal.shape)}.")
+    return running_marginal.detach().to(marginal) + marginal - marginal.detach()
+
+
 def categorical_consistency_loss(
-    logits: torch.Tensor, transformed_logits: torch.Tensor, marginal_entropy_weight: float = 1.0, prior: Optional[torch.Tensor] = None
+    logits: torch.Tensor,
+    transformed_logits: torch.Tensor,
+    marginal_entropy_weight: float = 1.0,
+    prior: Optional[torch.Tensor] = None,
+    running_marginal: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """-I(c; c'), IIC's objective (Ji et al. 2019, equation 3), for Q's category of a real image and
     of a transformed copy; to minimise.
@@ -215,8 +237,15 @@ def categorical_consistency_loss(
             prior is uniform. Confident, agreeing categories then cost least at the prior's sizes,
             so imbalanced classes are pushed neither to equal sizes nor past the prior's (keeping
             IIC's whole joint entropy beside the KL would favour sizes in proportion to prior ** 2).
+        running_marginal (`torch.Tensor` of shape `(num_categories,)`, *optional*): the categories'
+            shares over many recent batches (a moving average, images and copies). The size term
+            (the KL to the prior, or to the uniform one when `prior` is unset) is then taken at
+            these shares, its gradient still reaching the batch's: a batch of 64 draws a class of
+            2% 0 times in 4, and a per-batch size term pushes other images into its category then.
     """
     _check_copy_logits(logits, transformed_logits)
+    if running_marginal is not None and prior is None:  # IIC's entropy in its KL form, to the uniform prior
+        prior = torch.full(logits.shape[1:], 1 / logits.shape[1], device=logits.device)
     if prior is not None and prior.shape != logits.shape[1:]:
         raise ValueError(f"prior must have shape ({logits.shape[1]},), one probability per category, got {tuple(prior.shape)}.")
     joint = logits.float().softmax(dim=1).T @ transformed_logits.float().softmax(dim=1) / logits.shape[0]
@@ -227,11 +256,14 @@ def categorical_consistency_loss(
         marginal = marginal_rows.squeeze(1)  # the joint is symmetric: rows and columns share it
         conditional_entropy = -(joint * joint.log()).sum() + (marginal * marginal.log()).sum()
         log_prior = prior.detach().float().clamp_min(torch.finfo(torch.float32).eps).log()
+        marginal = _marginal_read_at(marginal, running_marginal)
         return conditional_entropy + (2 * lamb - 1) * (marginal * (marginal.log() - log_prior)).sum()
     return -(joint * (joint.log() - lamb * marginal_rows.log() - lamb * marginal_columns.log())).sum()
 
 
-def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Tensor, floor: Optional[float] = None) -> torch.Tensor:
+def categorical_size_barrier(
+    logits: torch.Tensor, transformed_logits: torch.Tensor, floor: Optional[float] = None, running_marginal: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """KL(uniform || marginal) of Q's categories over real images and their transformed copies: a
     barrier against a category emptying; to minimise. With `floor`, only the categories whose share
     is below it pay.
@@ -252,13 +284,16 @@ def categorical_size_barrier(logits: torch.Tensor, transformed_logits: torch.Ten
             categorical logits for the images and for their transformed copies.
         floor (`float`, *optional*): in (0, 1 / K]; the share below which a category pays. `None`:
             every category pulls towards 1 / K, the ones above it as well (the KL).
+        running_marginal (`torch.Tensor` of shape `(num_categories,)`, *optional*): as in
+            `categorical_consistency_loss`: the term is taken at these shares, so a rare class's
+            category pays when it is small over many batches, not when one batch lacks the class.
     """
     _check_copy_logits(logits, transformed_logits)
     num_categories = logits.shape[1]
     if floor is not None and not 0 < floor <= 1 / num_categories:
         raise ValueError(f"floor must be in (0, 1/{num_categories}] (one over the number of categories), got {floor!r}.")
-    marginal = torch.cat([logits, transformed_logits]).float().softmax(dim=1).mean(dim=0)  # the symmetric joint's marginal
-    log_marginal = marginal.clamp_min(torch.finfo(torch.float32).eps).log()
+    marginal = categorical_consistency_marginal(logits, transformed_logits)
+    log_marginal = _marginal_read_at(marginal, running_marginal).clamp_min(torch.finfo(torch.float32).eps).log()
     if floor is None:
         return -log_marginal.mean() - math.log(num_categories)
     return (math.log(floor) - log_marginal).clamp_min(0).mean()
