@@ -203,6 +203,44 @@ def test_the_size_barrier_with_a_floor_costs_nothing_above_it_and_pulls_below_it
             categorical_size_barrier(torch.zeros(4, 10), torch.zeros(4, 10), floor=floor)
 
 
+def test_with_running_shares_the_size_terms_push_by_them_not_by_one_batch_s_draw_of_the_classes():
+    from infogan_hub import categorical_consistency_loss, categorical_consistency_marginal, categorical_size_barrier
+
+    prior = torch.tensor([0.25, 0.16, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04, 0.025, 0.015])
+    # a batch of 64 that drew no image of the two rarest classes, each image confident and agreeing with its copy
+    batch = torch.eye(10)[torch.multinomial(prior[:8], 64, replacement=True, generator=torch.Generator().manual_seed(0))] * 5
+    # the running shares equal to this batch's: the KL form of IIC, which differs from it by the constant (2 lambda - 1) ln K
+    for weight in (1.0, 2.0):
+        here = categorical_consistency_marginal(batch, batch)
+        assert (categorical_consistency_loss(batch, batch, weight, running_marginal=here) - categorical_consistency_loss(batch, batch, weight)).item() == pytest.approx(
+            (2 * weight - 1) * math.log(10), abs=1e-4
+        )
+
+    def gradient(loss_of) -> torch.Tensor:
+        logits = batch.clone().requires_grad_()
+        loss_of(logits).backward()
+        return logits.grad
+
+    # shares at the prior over recent batches: the KL pushes nothing, only H(c | c') acts (the loss at lambda 1/2)
+    only_conditional = gradient(lambda logits: categorical_consistency_loss(logits, logits, 0.5, prior=prior))
+    at_running = gradient(lambda logits: categorical_consistency_loss(logits, logits, prior=prior, running_marginal=prior))
+    per_batch = gradient(lambda logits: categorical_consistency_loss(logits, logits, prior=prior))
+    assert torch.allclose(at_running, only_conditional, atol=1e-6)
+    # a per-batch KL's own part raises the absent categories' logits (descending): it pulls images into them
+    assert (per_batch - only_conditional)[:, 8:].sum() < 0
+    # the floor: nothing to pay while the running shares are above it, though this batch lacks two categories
+    floored = gradient(lambda logits: categorical_size_barrier(logits, logits, floor=0.01, running_marginal=prior))
+    assert floored.abs().max() == 0 and categorical_size_barrier(batch, batch, floor=0.01).item() > 0
+    # and the KL's pull, at the running shares' value, when a category is small over many batches
+    small = torch.tensor([0.26, 0.16, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04, 0.025, 0.005])
+    assert categorical_size_barrier(batch, batch, floor=0.01, running_marginal=small).item() == pytest.approx(math.log(0.01 / 0.005) / 10, rel=1e-5)
+    assert gradient(lambda logits: categorical_size_barrier(logits, logits, floor=0.01, running_marginal=small))[:, 9].sum() < 0
+    with pytest.raises(ValueError, match=r"running_marginal must have shape \(10,\), one share per category, got \(9,\)"):
+        categorical_size_barrier(batch, batch, running_marginal=torch.full((9,), 1 / 9))
+    with pytest.raises(ValueError, match=r"running_marginal must have shape \(10,\)"):
+        categorical_consistency_loss(batch, batch, prior=prior, running_marginal=torch.full((9,), 1 / 9))
+
+
 def test_the_contrastive_consistency_is_simclr_s_nt_xent_least_when_each_copy_is_nearest_its_own_image():
     from infogan_hub import contrastive_consistency_loss
 

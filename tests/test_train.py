@@ -164,6 +164,32 @@ def test_a_learned_prior_stays_uniform_through_its_warmup_and_then_follows_q_abo
     assert json.loads((tmp_path / "em" / "training_config.json").read_text())["consistency_marginal"] == "uniform"
 
 
+def test_running_shares_are_checkpointed_so_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    running = ["--categorical_prior", "learned", "--prior_warmup_steps", "0", "--prior_em_rate", "0.2", "--consistency_size_barrier", "0.5",
+               "--consistency_size_floor", "0.05", "--consistency_marginal_momentum", "0.9", "--checkpointing_steps", "4"]  # fmt: skip
+    launch(straight, "--max_train_steps", "8", *running)
+    launch(interrupted, "--max_train_steps", "4", *running)
+    shares = json.loads((interrupted / "checkpoint-4" / "training_state.json").read_text())["consistency_running_shares"]
+    assert len(shares) == 10 and sum(shares) == pytest.approx(1 - 0.9**4, rel=1e-4)  # four batches' shares, not yet bias-corrected
+    launch(interrupted, "--max_train_steps", "8", "--resume_from_checkpoint", "latest", *running)
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(straight, component), weights(interrupted, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs after resuming"
+    metrics = [json.loads(line) for line in (straight / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 < m["consistency/smallest_running_share"] <= 0.1 for m in metrics if "loss/generator" in m)
+    # a checkpoint from before the option (its settings lack it, so they are not compared) cannot be
+    # resumed with the moving average: its shares were never kept
+    per_batch = [argument for argument in running if argument not in ("--consistency_marginal_momentum", "0.9")]
+    launch(tmp_path / "old", "--max_train_steps", "4", *per_batch)
+    state_file = tmp_path / "old" / "checkpoint-4" / "training_state.json"
+    state = json.loads(state_file.read_text())
+    del state["settings"]["consistency_marginal_momentum"]
+    state_file.write_text(json.dumps(state))
+    result = launch(tmp_path / "old", "--max_train_steps", "8", "--resume_from_checkpoint", "latest", *running, check=False)
+    assert result.returncode != 0 and "was written without --consistency_marginal_momentum; resume it without that option" in result.stderr
+
+
 def test_the_m_step_reads_q_on_the_set_aside_images(tmp_path):
     from infogan_hub import categorical_shares
     from infogan_hub.data import load_dataset
@@ -255,6 +281,11 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         with pytest.raises(SystemExit, match=f"--consistency_size_floor must be in \\(0, 1/10\\] \\(one over the consistency term's categories\\), got {float(value)}"):
             train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", value])
     assert train.parse_args(["--preset", "mnist", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.1"]).consistency_size_floor == 0.1
+    for value in ("-0.1", "1"):
+        with pytest.raises(SystemExit, match=f"--consistency_marginal_momentum must be 0 \\(off: each batch's shares\\) or in \\(0, 1\\), got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--consistency_marginal_momentum", value])
+    with pytest.raises(SystemExit, match="--consistency_marginal_momentum averages the consistency term's category shares: it needs --consistency_weight above 0"):
+        train.parse_args(["--preset", "mnist_paper", "--consistency_marginal_momentum", "0.99"])
     with pytest.raises(SystemExit, match="--overclustering_categories must be at least 2 \\(IIC on MNIST: 50, more than the data has classes\\), got 1"):
         train.parse_args(["--preset", "mnist", "--overclustering_weight", "1", "--overclustering_categories", "1"])
     with pytest.raises(SystemExit, match="--contrastive_temperature must be positive, got 0.0"):
