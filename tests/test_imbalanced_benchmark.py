@@ -77,6 +77,16 @@ def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_
     gain = against_uniform["learned_consistency"]
     assert gain["pairs"] == 2 and gain["accuracy"]["mean"] == pytest.approx(0.05) and gain["accuracy"]["wins"] == 1
     assert against_uniform["learned_prior_consistency"]["pairs"] == 1  # split 2 has no uniform run
+    # a learned variant with another setting beside the prior is paired with the uniform prior under that setting;
+    # that uniform variant with the plain uniform prior, and it gets no target verdict: it learns no prior
+    lambdas = [run("uniform_consistency_lambda", 0, 0, 0.6), run("learned_prior_consistency_floor_lambda", 0, 0, 0.95)]
+    named = ["uniform_consistency", "uniform_consistency_lambda", "learned_prior_consistency_floor_lambda"]
+    with_lambda = imbalanced_mnist.paired_gains(runs + lambdas, named)
+    assert {variant: gain["baseline"] for variant, gain in with_lambda.items()} == {
+        "uniform_consistency_lambda": "uniform_consistency", "learned_prior_consistency_floor_lambda": "uniform_consistency_lambda"}
+    assert with_lambda["learned_prior_consistency_floor_lambda"]["accuracy"]["mean"] == pytest.approx(0.35)
+    distances = [run | {"prior_total_variation": 0.1} for run in runs + lambdas]
+    assert list(imbalanced_mnist.targets(distances, with_lambda, [0])) == ["learned_prior_consistency_floor_lambda"]
     against_reference = imbalanced_mnist.paired_gains(runs, variants, baseline="learned_consistency")
     assert list(against_reference) == ["learned_prior_consistency"]  # not the uniform priors, not another preset's variant
     assert against_reference["learned_prior_consistency"]["accuracy"]["mean"] == pytest.approx(0.1)

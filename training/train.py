@@ -658,7 +658,7 @@ def main(argv: list[str] | None = None) -> None:
                 logs["consistency/mutual_information"] = -consistency.item()
             if args.consistency_size_barrier:
                 logs["consistency/size_barrier"] = size_barrier.item()
-            if running_marginal is not None:
+            if running_shares is not None:
                 logs["consistency/smallest_running_share"] = running_marginal.min().item()
             if args.overclustering_weight:
                 logs["consistency/overclustering_mutual_information"] = -overclustering.item()
