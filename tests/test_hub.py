@@ -382,5 +382,8 @@ def test_the_card_states_how_a_learned_prior_was_trained():
     line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5, "consistency_size_floor": 0.02}) if line.startswith("categorical consistency"))
     assert line.endswith("; beside it, weight 0.5, the mean over categories of max(0, log(0.02 / Q's share of those images)), a barrier against a category emptying")
     assert not any("barrier" in line for line in objective_lines(training))
+    line = next(line for line in objective_lines(training | {"consistency_size_barrier": 0.5, "consistency_marginal_momentum": 0.99}) if line.startswith("categorical consistency"))
+    assert line.endswith("a barrier against a category emptying; the size terms read Q's shares as a moving average over batches (momentum 0.99), not one batch's")
+    assert not any("moving average" in line for line in objective_lines(training))
     line = next(line for line in objective_lines(training | {"prior_em_holdout": 0.1}) if line.startswith("learned"))
     assert "Q's share of a batch of the 10% of training images set aside for it (never trained on) per category" in line

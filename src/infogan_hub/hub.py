@@ -160,6 +160,11 @@ def objective_lines(training: dict) -> list[str]:
                 if training.get("consistency_size_barrier")
                 else ""
             )
+            + (
+                f"; the size terms read Q's shares as a moving average over batches (momentum {training['consistency_marginal_momentum']}), not one batch's"
+                if training.get("consistency_marginal_momentum")
+                else ""
+            )
         )
     if training.get("overclustering_weight"):
         lines.append(
