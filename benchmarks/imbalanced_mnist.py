@@ -176,8 +176,8 @@ def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = N
     for variant in variants:
         preset = VARIANTS[variant][0]
         theirs_name = baseline if baseline is not None else UNIFORM_BASELINES.get(variant) or next(name for name, (other, extra) in VARIANTS.items() if other == preset and not extra)
-        if variant == theirs_name or VARIANTS[theirs_name][0] != preset or (baseline is not None and not VARIANTS[variant][1]):
-            continue  # the same variant, another preset, or (against a given baseline) a uniform prior
+        if variant == theirs_name or VARIANTS[theirs_name][0] != preset or (baseline is not None and "--categorical_prior" not in VARIANTS[variant][1]):
+            continue  # the same variant, another preset, or (against a given baseline) a uniform prior, under any setting
         theirs = {(run["split"], run["seed"]): run for run in runs if run["variant"] == theirs_name}
         pairs = [(run, theirs[run["split"], run["seed"]]) for run in runs if run["variant"] == variant and (run["split"], run["seed"]) in theirs]
         if pairs:

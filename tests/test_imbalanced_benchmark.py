@@ -87,6 +87,8 @@ def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_
     assert with_lambda["learned_prior_consistency_floor_lambda"]["accuracy"]["mean"] == pytest.approx(0.35)
     distances = [run | {"prior_total_variation": 0.1} for run in runs + lambdas]
     assert list(imbalanced_mnist.targets(distances, with_lambda, [0])) == ["learned_prior_consistency_floor_lambda"]
+    against_defaults = imbalanced_mnist.paired_gains(runs + lambdas, [*named, "learned_prior_consistency"], baseline="learned_prior_consistency")
+    assert list(against_defaults) == ["learned_prior_consistency_floor_lambda"]  # a learned variant only, the uniform one under lambda not
     against_reference = imbalanced_mnist.paired_gains(runs, variants, baseline="learned_consistency")
     assert list(against_reference) == ["learned_prior_consistency"]  # not the uniform priors, not another preset's variant
     assert against_reference["learned_prior_consistency"]["accuracy"]["mean"] == pytest.approx(0.1)
