@@ -117,3 +117,8 @@ def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_
     assert not imbalanced_mnist.targets(noisy, imbalanced_mnist.paired_gains(noisy, ["uniform_consistency", "learned_consistency"]), [0, 1])["learned_consistency"]["beats_uniform_met"]
     alone = [runs[0], runs[3]]
     assert not imbalanced_mnist.targets(alone, imbalanced_mnist.paired_gains(alone, ["uniform_consistency", "learned_consistency"]), [0])["learned_consistency"]["beats_uniform_met"]
+    # the baseline's mean + std (0.82 + 0.02) is what a variant with one accuracy on every pair needs: above it the gain beats its spread, below it not
+    assert gains["learned_consistency"]["accuracy"]["needed_without_spread"] == pytest.approx(0.84)
+    for accuracy, met in ((0.845, True), (0.835, False)):
+        even = [*runs[:3], *(r | {"accuracy": accuracy, "nmi": accuracy} for r in runs[3:])]
+        assert imbalanced_mnist.targets(even, imbalanced_mnist.paired_gains(even, ["uniform_consistency", "learned_consistency"]), [0, 1])["learned_consistency"]["beats_uniform_met"] is met
