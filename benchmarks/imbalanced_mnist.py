@@ -48,8 +48,8 @@ EM_SOFT = ["--categorical_prior", "learned", "--prior_loss_weight", "0", "--prio
 REFERENCE = "learned_consistency"
 # and with train.py's defaults since then
 DEFAULTS = "learned_prior_consistency"
-# and the consistency variants with the paper's InfoGAN, uniform prior and no consistency term (the
-# issue's "uniform prior" row): what a user gains over it, which credits the consistency term as well as the prior
+# and the mnist preset's variants with the paper's InfoGAN, uniform prior and no consistency term (the
+# issue's "uniform prior" row): what a user gains over it; the uniform ones there show what the consistency term alone gains
 PAPER = "uniform"
 # a learned variant that changes a setting beside the prior is paired with the uniform prior under that setting too
 UNIFORM_BASELINES = {"learned_prior_consistency_floor_lambda": "uniform_consistency_lambda"}
@@ -180,7 +180,8 @@ def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = N
     """Each variant against a baseline, pair by pair over the (split, seed) both have run: the
     gain's mean ± std and the pairs it wins. The baseline is `baseline` for every variant that
     shares its preset, else the variant's uniform counterpart (UNIFORM_BASELINES) or the uniform
-    prior with the variant's preset (`any_preset`: a given baseline of another preset too). A gain larger than its
+    prior with the variant's preset (`any_preset`: a given baseline of another preset too, and
+    the uniform variants with it, so that what the preset's other terms gain can be told from what the prior does). A gain larger than its
     spread is what "beats the uniform prior" asks for. `needed_without_spread` is the baseline's
     mean + std over the pairs: a variant with one figure on every pair has its gain's spread equal
     to the baseline's, so it beats the baseline only above that figure."""
@@ -188,8 +189,8 @@ def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = N
     for variant in variants:
         preset = VARIANTS[variant][0]
         theirs_name = baseline if baseline is not None else UNIFORM_BASELINES.get(variant) or next(name for name, (other, extra) in VARIANTS.items() if other == preset and not extra)
-        if variant == theirs_name or (VARIANTS[theirs_name][0] != preset and not any_preset) or (baseline is not None and not learns_prior(variant)):
-            continue  # the same variant, another preset, or (against a given baseline) a uniform prior, under any setting
+        if variant == theirs_name or (VARIANTS[theirs_name][0] != preset and not any_preset) or (baseline is not None and not learns_prior(variant) and not any_preset):
+            continue  # the same variant, another preset, or (against a given baseline of the preset) a uniform prior, under any setting
         theirs = {(run["split"], run["seed"]): run for run in runs if run["variant"] == theirs_name}
         pairs = [(run, theirs[run["split"], run["seed"]]) for run in runs if run["variant"] == variant and (run["split"], run["seed"]) in theirs]
         if pairs:
