@@ -180,11 +180,9 @@ def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = N
     """Each variant against a baseline, pair by pair over the (split, seed) both have run: the
     gain's mean ± std and the pairs it wins. The baseline is `baseline` for every variant that
     shares its preset, else the variant's uniform counterpart (UNIFORM_BASELINES) or the uniform
-    prior with the variant's preset (`any_preset`: a given baseline of another preset too, and
-    the uniform variants with it, so that what the preset's other terms gain can be told from what the prior does). A gain larger than its
-    spread is what "beats the uniform prior" asks for. `needed_without_spread` is the baseline's
-    mean + std over the pairs: a variant with one figure on every pair has its gain's spread equal
-    to the baseline's, so it beats the baseline only above that figure."""
+    prior with the variant's preset. With `any_preset`, a given baseline of another preset too, and
+    the uniform variants with it: what the preset's other terms gain, told apart from what the
+    prior does. A gain larger than its spread is what "beats the uniform prior" asks for."""
     gains = {}
     for variant in variants:
         preset = VARIANTS[variant][0]
@@ -203,6 +201,8 @@ def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = N
 
 
 def needed_without_spread(baseline: list[float]) -> float:
+    """The baseline's mean + std over the pairs: a variant with one figure on every pair has its
+    gain's spread equal to the baseline's own, so it beats the baseline only above this figure."""
     figures = seed_study.describe(baseline)
     return figures["mean"] + figures["std"]
 
