@@ -187,8 +187,10 @@ def paired_gains(runs: list[dict], variants: list[str], baseline: str | None = N
     for variant in variants:
         preset = VARIANTS[variant][0]
         theirs_name = baseline if baseline is not None else UNIFORM_BASELINES.get(variant) or next(name for name, (other, extra) in VARIANTS.items() if other == preset and not extra)
-        if variant == theirs_name or (VARIANTS[theirs_name][0] != preset and not any_preset) or (baseline is not None and not learns_prior(variant) and not any_preset):
-            continue  # the same variant, another preset, or (against a given baseline of the preset) a uniform prior, under any setting
+        if variant == theirs_name:
+            continue
+        if not any_preset and (VARIANTS[theirs_name][0] != preset or (baseline is not None and not learns_prior(variant))):
+            continue  # another preset, or (against a given baseline) a uniform prior, under any setting
         theirs = {(run["split"], run["seed"]): run for run in runs if run["variant"] == theirs_name}
         pairs = [(run, theirs[run["split"], run["seed"]]) for run in runs if run["variant"] == variant and (run["split"], run["seed"]) in theirs]
         if pairs:
