@@ -11,7 +11,12 @@ benchmarks/results/imbalanced-mnist.json with a figure, and prints the table. Pe
 accuracy, NMI, and the total variation between the prior categories are drawn from and the
 frequencies of the classes they were matched to; per variant: mean, std, min, max over all runs.
 The file keeps the runs it already held for the variants, splits and seeds asked for (finished on
-other machines, their folders not here) beside those finished here.
+other machines, their folders not here) beside those finished here. `--results_from` reads the runs
+of other results files too, without changing them, so one command summarises several together:
+
+    python benchmarks/imbalanced_mnist.py --summarize_only --splits 0 1 2 3 4 5 6 --seeds 0 1 2 3 4 \
+        --variants uniform_consistency learned_prior_consistency_floor --results benchmarks/results/imbalanced-mnist-all-splits.json \
+        --results_from benchmarks/results/imbalanced-mnist.json benchmarks/results/imbalanced-mnist-unseen-splits.json
 """
 
 from __future__ import annotations
@@ -113,11 +118,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--variants", nargs="+", default=["uniform", "learned", "learned_consistency"], choices=sorted(VARIANTS))
     parser.add_argument("--output_dir", type=Path, default=Path("output/imbalanced-mnist"))
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to write (its runs for what is asked are kept)")
+    parser.add_argument("--results_from", type=Path, nargs="+", default=[],
+                        help="more results files whose runs for what is asked are kept too (read only; a run found earlier, here or in --results, wins)")
     parser.add_argument("--parallel", type=int, default=1, help="(variant, split) studies at a time, each on its share of the cores")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps of each run")
     parser.add_argument("--summarize_only", action="store_true", help="train nothing; summarise the finished runs")
     args = parser.parse_args(argv)
+    if missing := [str(path) for path in args.results_from if not path.is_file()]:
+        parser.error(f"--results_from takes existing results files (written by this benchmark); not found: {', '.join(missing)}")
     args.train_arguments = extra
     return args
 
@@ -323,9 +332,10 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in args.seeds
         if (study_dir / f"seed-{seed}" / seed_study.DONE_FILE).exists()
     ]
-    runs += runs_kept_from(args.results, runs, args.variants, args.splits, args.seeds)
+    for kept_from in (args.results, *args.results_from):
+        runs += runs_kept_from(kept_from, runs, args.variants, args.splits, args.seeds)
     if not runs:
-        raise SystemExit(f"No finished run under {args.output_dir} or in {args.results}.")
+        raise SystemExit(f"No finished run under {args.output_dir} or in {', '.join(map(str, (args.results, *args.results_from)))}.")
     benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,
                  "variants": {variant: {"preset": VARIANTS[variant][0], "train_arguments": VARIANTS[variant][1]} for variant in args.variants},
                  "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants),

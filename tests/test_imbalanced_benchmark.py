@@ -130,3 +130,34 @@ def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_
     for accuracy, met in ((0.845, True), (0.835, False)):
         even = [*runs[:3], *(r | {"accuracy": accuracy, "nmi": accuracy} for r in runs[3:])]
         assert imbalanced_mnist.targets(even, imbalanced_mnist.paired_gains(even, ["uniform_consistency", "learned_consistency"]), [0, 1])["learned_consistency"]["beats_uniform_met"] is met
+
+
+def test_results_from_summarises_the_runs_of_several_results_files_together_and_leaves_them_unchanged(tmp_path, capsys):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import imbalanced_mnist
+
+    figures = ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation", "prior_to_shares_total_variation")
+
+    def run(variant, split, seed, accuracy):
+        return {"variant": variant, "split": split, "seed": seed, **dict.fromkeys(figures, accuracy)}
+
+    main, unseen = tmp_path / "main.json", tmp_path / "unseen.json"
+    main.write_text(json.dumps({"runs": [run("uniform_consistency", 0, 0, 0.8), run("learned_prior_consistency_floor", 0, 0, 0.9)]}))
+    # split 5 only here; its copy of (floor, 0, 0) comes after the main file's, so the main file's is the one kept
+    unseen.write_text(json.dumps({"runs": [run("uniform_consistency", 5, 0, 0.7), run("learned_prior_consistency_floor", 5, 0, 0.9),
+                                           run("learned_prior_consistency_floor", 0, 0, 0.1)]}))  # fmt: skip
+    before = main.read_text(), unseen.read_text()
+    both = tmp_path / "both.json"
+    arguments = ["--summarize_only", "--splits", "0", "5", "--seeds", "0", "--variants", "uniform_consistency", "learned_prior_consistency_floor",
+                 "--output_dir", str(tmp_path / "no-runs"), "--results", str(both)]  # fmt: skip
+    benchmark = imbalanced_mnist.main([*arguments, "--results_from", str(main), str(unseen)])
+    assert sorted((r["split"], r["variant"], r["accuracy"]) for r in benchmark["runs"]) == [
+        (0, "learned_prior_consistency_floor", 0.9), (0, "uniform_consistency", 0.8), (5, "learned_prior_consistency_floor", 0.9), (5, "uniform_consistency", 0.7)]
+    gain = benchmark["paired_gains"]["learned_prior_consistency_floor"]
+    assert gain["pairs"] == 2 and gain["accuracy"]["mean"] == pytest.approx(0.15) and benchmark["targets"]["learned_prior_consistency_floor"]["splits"] == [0, 5]
+    assert json.loads(both.read_text())["runs"] == benchmark["runs"] and (main.read_text(), unseen.read_text()) == before
+    # a later summary of the written file alone keeps its four runs; a file that is not there is named, with what is allowed
+    assert len(imbalanced_mnist.main(arguments)["runs"]) == 4
+    with pytest.raises(SystemExit) as stopped:
+        imbalanced_mnist.main([*arguments, "--results_from", str(main), str(tmp_path / "missing.json")])
+    assert stopped.value.code == 2 and f"existing results files (written by this benchmark); not found: {tmp_path / 'missing.json'}" in capsys.readouterr().err
