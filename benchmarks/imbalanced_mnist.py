@@ -172,13 +172,17 @@ def runs_kept_from(results: Path, found: list[dict], variants: list[str], splits
     ]  # fmt: skip
 
 
+# the figures of each run that the summary gives as mean, std, min and max per variant
+SUMMARY_FIGURES = ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation", "prior_to_shares_total_variation")
+
+
 def summarize(runs: list[dict], variants: list[str]) -> dict:
     summary = {}
     for variant in variants:
         mine = [run for run in runs if run["variant"] == variant]
         if mine:
             summary[variant] = {"runs": len(mine)} | {
-                metric: seed_study.describe([run[metric] for run in mine]) for metric in ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation", "prior_to_shares_total_variation")
+                metric: seed_study.describe([run[metric] for run in mine]) for metric in SUMMARY_FIGURES
             }
     return summary
 
@@ -335,10 +339,11 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in args.seeds
         if (study_dir / f"seed-{seed}" / seed_study.DONE_FILE).exists()
     ]
-    for kept_from in (args.results, *args.results_from):
-        runs += runs_kept_from(kept_from, runs, args.variants, args.splits, args.seeds)
+    kept_from = (args.results, *args.results_from)  # in this order: a run found earlier wins
+    for results in kept_from:
+        runs += runs_kept_from(results, runs, args.variants, args.splits, args.seeds)
     if not runs:
-        raise SystemExit(f"No finished run under {args.output_dir} or in {', '.join(map(str, (args.results, *args.results_from)))}.")
+        raise SystemExit(f"No finished run under {args.output_dir} or in {', '.join(map(str, kept_from))}.")
     benchmark = {"splits": args.splits, "seeds": args.seeds, "steps": args.steps, "train_arguments": args.train_arguments,
                  "variants": {variant: {"preset": VARIANTS[variant][0], "train_arguments": VARIANTS[variant][1]} for variant in args.variants},
                  "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants),

@@ -136,10 +136,8 @@ def test_results_from_summarises_the_runs_of_several_results_files_together_and_
     sys.path.insert(0, str(REPOSITORY / "benchmarks"))
     import imbalanced_mnist
 
-    figures = ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation", "prior_to_shares_total_variation")
-
     def run(variant, split, seed, accuracy):
-        return {"variant": variant, "split": split, "seed": seed, **dict.fromkeys(figures, accuracy)}
+        return {"variant": variant, "split": split, "seed": seed, **dict.fromkeys(imbalanced_mnist.SUMMARY_FIGURES, accuracy)}
 
     main, unseen = tmp_path / "main.json", tmp_path / "unseen.json"
     main.write_text(json.dumps({"runs": [run("uniform_consistency", 0, 0, 0.8), run("learned_prior_consistency_floor", 0, 0, 0.9)]}))
