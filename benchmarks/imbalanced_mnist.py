@@ -136,6 +136,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
     results = json.loads((run_dir / seed_study.RESULTS_FILE).read_text())
+    training_config = json.loads((run_dir / seed_study.TRAINING_CONFIG_FILE).read_text())
     code = results["clustering"]["codes"]["categorical_0"]
     prior, shares = results.get("categorical_prior", {}).get("categorical_0"), results["category_usage"]["codes"]["categorical_0"]["shares"]
     return {
@@ -156,7 +157,9 @@ def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
         "prior": prior,
         "class_frequencies": results["clustering"]["class_frequencies"],
         "wall_seconds": results["elapsed_seconds"],
-        "code_revision": json.loads((run_dir / seed_study.TRAINING_CONFIG_FILE).read_text())["code_revision"],
+        "code_revision": training_config["code_revision"],
+        # the CPU kernels it ran on (recorded since 2026-12; None before): a seed's run differs across them
+        "cpu_capability": training_config.get("cpu_capability"),
     }  # fmt: skip
 
 

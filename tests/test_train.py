@@ -54,6 +54,7 @@ def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_pat
     assert "hf_secret_value" not in (tmp_path / "training_config.json").read_text() and "--hub_token=<token>" in config["command"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, check=True).stdout.strip()
     assert config["code_revision"] in (head, f"{head}-dirty")  # which code made the model, for its card
+    assert (config["torch_version"], config["cpu_capability"]) == (torch.__version__, torch.backends.cpu.get_cpu_capability())  # and which kernels
     pipe = InfoGANPipeline.from_pretrained(tmp_path)
     assert pipe.image_generator.config.hidden_dim == 64
     assert pipe(batch_size=2, output_type="np").images.shape == (2, 28, 28, 1)

@@ -469,7 +469,9 @@ def main(argv: list[str] | None = None) -> None:
         arguments = redact_hub_token(arguments)  # the recorded command is published in the model card
         command = "accelerate launch training/train.py " + shlex.join(arguments)
         config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
-        record = {**config, "command": command, "code_revision": code_revision(), "num_processes": world, "device": str(accelerator.device)}
+        # torch and its CPU kernels (AVX2, AVX512): the same seed and code give other results on another machine
+        record = {**config, "command": command, "code_revision": code_revision(), "num_processes": world, "device": str(accelerator.device),
+                  "torch_version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # fmt: skip
         (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=2))
     accelerator.init_trackers("infogan", config={key: str(value) for key, value in vars(args).items() if key != "hub_token"})
 
