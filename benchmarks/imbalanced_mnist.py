@@ -163,7 +163,7 @@ def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
         "class_frequencies": results["clustering"]["class_frequencies"],
         "wall_seconds": results["elapsed_seconds"],
         "code_revision": training_config["code_revision"],
-        # the CPU kernels it ran on (recorded since 2026-12; None before): a seed's run differs across them
+        # the CPU kernels it ran on (recorded since d09b22d; None before): one seed and commit gave other results on another machine
         "cpu_capability": training_config.get("cpu_capability"),
     }  # fmt: skip
 
