@@ -22,7 +22,8 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     runs = {run["variant"]: run for run in benchmark["runs"]}
     assert set(runs) == {"uniform", "learned"} and benchmark["steps"] == 4
     for variant, run in runs.items():
-        evaluation = json.loads((tmp_path / "runs" / variant / "split-1" / "seed-0" / "evaluation_results.json").read_text())
+        run_dir = tmp_path / "runs" / variant / "split-1" / "seed-0"
+        evaluation = json.loads((run_dir / "evaluation_results.json").read_text())
         assert evaluation["clustering"]["dataset"] == "mnist_imbalanced_1/test" and evaluation["step"] == 4
         assert run["prior_total_variation"] == evaluation["clustering"]["codes"]["categorical_0"]["prior_total_variation"]
         assert run["ent"] == evaluation["generation"]["codes"]["categorical_0"]["ent"]
@@ -31,7 +32,7 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
         prior = run["prior"] or [0.1] * 10  # the uniform prior's distance for the uniform variant
         assert run["prior_to_shares_total_variation"] == pytest.approx(0.5 * sum(abs(p - q) for p, q in zip(prior, shares)))
         assert run["min_share"] == min(shares) == evaluation["category_usage"]["codes"]["categorical_0"]["min_share"]
-        kernels = json.loads((tmp_path / "runs" / variant / "split-1" / "seed-0" / "training_config.json").read_text())["cpu_capability"]
+        kernels = json.loads((run_dir / "training_config.json").read_text())["cpu_capability"]
         assert run["cpu_capability"] == kernels and isinstance(kernels, str) and kernels  # e.g. "AVX2", "AVX512": the machine's part in a seed's result
     frequencies = runs["uniform"]["class_frequencies"]
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
