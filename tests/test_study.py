@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import torch
+
 from .conftest import REPOSITORY, accelerate_env
 from .test_train import SMALL
 
@@ -38,6 +40,7 @@ def test_a_two_seed_study_writes_per_seed_figures_a_summary_and_a_figure(tmp_pat
         assert run["evaluations"][0]["seconds"] < run["evaluations"][1]["seconds"] <= run["wall_seconds"]
         config = json.loads((tmp_path / f"seed-{seed}" / "training_config.json").read_text())
         assert config["seed"] == seed and config["command"].startswith("accelerate launch training/train.py")
+        assert run["cpu_capability"] == config["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert runs[0]["accuracy"] != runs[1]["accuracy"] or runs[0]["nmi"] != runs[1]["nmi"]  # two different runs
     accuracies = [run["accuracy"] for run in runs.values()]
     summary = record["summary"]

@@ -97,9 +97,12 @@ def seed_record(run_dir: Path, seed: int, target_accuracy: float) -> dict:
     results = json.loads((run_dir / RESULTS_FILE).read_text())
     evaluations = [row for row in _metrics(run_dir) if "eval/elapsed_seconds" in row]
     reached = next((row for row in evaluations if row.get("eval/clustering_accuracy", 0) >= target_accuracy), None)
+    config = json.loads((run_dir / TRAINING_CONFIG_FILE).read_text())
     return {
         "seed": seed,
-        "code_revision": json.loads((run_dir / TRAINING_CONFIG_FILE).read_text())["code_revision"],
+        "code_revision": config["code_revision"],
+        # a seed's run differs between machines: which CPU kernels ran (None for runs before d09b22d)
+        "cpu_capability": config.get("cpu_capability"),
         **(best_clustering_scores(results) or {}),
         "mutual_information_lower_bound": results["mutual_information_lower_bound"],
         # label-free: the smallest share of test images any category of the first code receives
