@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from .conftest import SMALL_ARCHITECTURE
 from infogan_hub.evaluation import (
     best_clustering_scores,
     clustering_accuracy,
+    consistency_mutual_information,
     evaluate,
     mutual_information_lower_bound,
     prior_total_variation,
@@ -78,6 +80,34 @@ def test_category_usage_needs_no_labels_and_flags_an_empty_category(small_models
     results = evaluate(image_generator, discriminator, unlabelled, num_samples=100)
     usage = results["category_usage"]["codes"]["categorical_0"]
     assert "clustering" not in results and len(usage["shares"]) == 10 and sum(usage["shares"]) == pytest.approx(1.0)
+
+
+def test_consistency_mutual_information_is_the_usage_entropy_for_a_confident_q_and_copies_that_keep_the_category(small_models, mnist_test):
+    from infogan_hub.data import ImageDataset
+    from infogan_hub.evaluation import category_usage, predict_categories
+
+    _, discriminator = small_models
+    unlabelled = ImageDataset(mnist_test.images[:400], None, "unlabelled")  # labels are not read
+    last = discriminator.q_head[-1]
+    features = []
+    hook = last.register_forward_hook(lambda module, inputs, output: features.append(inputs[0]))
+    discriminator.infer_codes(unlabelled.batch(torch.arange(400)))
+    hook.remove()
+    with torch.no_grad():  # Q all but certain of each image's category, and the categories differ between images
+        last.weight.mul_(1e6)  # the features differ little between images at initialisation
+        last.bias.copy_(-last.weight @ features[0].mean(dim=0))
+    usage = category_usage(predict_categories(discriminator, unlabelled)[:, 0].numpy(), 10)
+    assert usage["entropy"] > 0.5  # the images are spread over several categories
+    kept = consistency_mutual_information(discriminator, unlabelled, lambda images, generator: images, num_images=400)
+    assert kept == pytest.approx(usage["entropy"], abs=0.01)  # I(c; c) = H(c)
+    blank = consistency_mutual_information(discriminator, unlabelled, lambda images, generator: torch.full_like(images, -1), num_images=400)
+    assert blank < kept / 4  # every copy lands in one category, which says nothing of its image
+    subset = consistency_mutual_information(discriminator, unlabelled, lambda images, generator: images, num_images=100)
+    assert subset != kept and 0 <= subset <= math.log(10)  # a seeded subset of 100 images
+    with pytest.raises(ValueError, match="reads Q's first categorical code; this model has none"):
+        from infogan_hub import InfoGANDiscriminator
+
+        consistency_mutual_information(InfoGANDiscriminator(**{**SMALL_ARCHITECTURE, "categorical_codes": []}), unlabelled, lambda images, generator: images)
 
 
 def test_prior_total_variation_compares_each_category_with_its_matched_class():

@@ -1,6 +1,7 @@
 """Real `accelerate launch training/train.py` runs on real MNIST, with small networks."""
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -77,6 +78,35 @@ def test_seeded_runs_repeat_and_a_resumed_run_matches_an_uninterrupted_one(tmp_p
         for other in (again, interrupted):
             got = weights(other, component)
             assert all(torch.equal(got[name], expected[name]) for name in expected), f"{other.name}/{component} differs"
+
+
+def test_candidate_runs_carry_on_the_most_consistent_one_as_the_run_its_seed_gives(tmp_path):
+    chosen_run, plain = tmp_path / "chosen", tmp_path / "plain"
+    launch(chosen_run, "--max_train_steps", "6", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2", "--seed", "3")
+    record = json.loads((chosen_run / "candidates.json").read_text())
+    candidates = {candidate["seed"]: candidate for candidate in record["candidates"]}
+    assert sorted(candidates) == [3, 1_000_003] and record["step"] == 2 and record["criterion"] == "consistency_mutual_information"
+    assert record["chosen_seed"] == max(candidates, key=lambda seed: candidates[seed]["consistency_mutual_information"])
+    assert candidates[3]["consistency_mutual_information"] != candidates[1_000_003]["consistency_mutual_information"]
+    for seed, candidate in candidates.items():
+        folder = chosen_run / "candidates" / f"seed-{seed}"
+        assert json.loads((folder / "evaluation_results.json").read_text())["step"] == 2
+        assert candidate["accuracy"] == json.loads((folder / "evaluation_results.json").read_text())["clustering"]["codes"]["categorical_0"]["accuracy"]
+        assert -1e-6 <= candidate["consistency_mutual_information"] <= math.log(10) + 1e-6
+    config = json.loads((chosen_run / "training_config.json").read_text())
+    assert config["seed"] == record["chosen_seed"] and "--candidate_runs 2" in config["command"]
+    assert json.loads((chosen_run / "evaluation_results.json").read_text())["step"] == 6
+    metrics = [json.loads(line) for line in (chosen_run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics if "loss/generator" in m] == [2, 4, 6]  # the chosen candidate's history, then the run's
+    # carrying on the chosen candidate trains what one run with its seed does
+    launch(plain, "--max_train_steps", "6", "--checkpointing_steps", "2", "--seed", str(record["chosen_seed"]))
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(plain, component), weights(chosen_run, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs"
+    # a second launch finds the choice made and the run finished: it neither trains candidates again nor chooses again
+    before = (chosen_run / "candidates.json").read_text()
+    result = launch(chosen_run, "--max_train_steps", "6", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2", "--seed", "3")
+    assert (chosen_run / "candidates.json").read_text() == before and "Resumed from" in result.stdout + result.stderr
 
 
 def test_info_weight_zero_is_the_plain_gan_whose_q_still_measures(tmp_path):
@@ -295,6 +325,15 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--gumbel_temperature", "0"])
     with pytest.raises(SystemExit, match="needs a categorical code"):
         train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--categorical_codes"])
+    with pytest.raises(SystemExit, match="--candidate_runs must be 1 \\(one run\\) or more, got 0"):
+        train.parse_args(["--preset", "mnist", "--candidate_runs", "0"])
+    with pytest.raises(SystemExit, match="--candidate_runs chooses by how consistently Q's first categorical code sorts real images: it needs --categorical_codes"):
+        train.parse_args(["--preset", "mnist_paper", "--candidate_runs", "2", "--categorical_codes"])
+    for value in ("0", "750"):
+        with pytest.raises(SystemExit, match=f"--candidate_steps must be a positive multiple of --checkpointing_steps \\(500\\), so the chosen run carries on from its checkpoint; got {value}"):
+            train.parse_args(["--preset", "mnist", "--candidate_runs", "2", "--candidate_steps", value])
+    with pytest.raises(SystemExit, match="--candidate_steps \\(1000\\) must be below --max_train_steps \\(1000\\): the chosen candidate carries on to the end"):
+        train.parse_args(["--preset", "mnist", "--candidate_runs", "2", "--max_train_steps", "1000"])
 
 
 def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():

@@ -47,20 +47,26 @@ from infogan_hub import (
 from infogan_hub.augmentation import random_affine, random_stroke_width
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
-from infogan_hub.evaluation import METRICS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, evaluate, write_results
+from infogan_hub.evaluation import (
+    CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, consistency_mutual_information, evaluate, write_results,
+)  # fmt: skip
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
+from infogan_hub.models import InfoGANDiscriminator
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 # Written into each checkpoint beside accelerate's state: the run's settings and its time so far.
 TRAINING_STATE_FILE = "training_state.json"
+# With --candidate_runs, candidate k trains with seed --seed + k * CANDIDATE_SEED_STRIDE in candidates/seed-<seed>.
+CANDIDATE_SEED_STRIDE = 1_000_000
 # What a resumed run may change: how long it runs, what it logs and where it pushes; everything
 # else changes the model, the data or the objective, so resuming with another value is refused.
 RESUMABLE_SETTINGS = {
     "output_dir", "max_train_steps", "num_epochs", "mixed_precision", "checkpointing_steps", "checkpoints_total_limit",
     "resume_from_checkpoint", "logging_steps", "report_to", "sample_steps", "eval_steps", "eval_num_samples",
     "eval_dataset", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo", "preset", "preset_path",
+    "candidate_runs", "candidate_steps",  # how the run's start was chosen; the chosen checkpoint carries on
 }  # fmt: skip
 LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matching_weight", "prior_em_rate", "prior_em_shares", "prior_min_share", "prior_warmup_steps", "prior_em_holdout", "consistency_marginal", "learning_rate_prior"}
 logger = get_logger(__name__)
@@ -160,6 +166,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="that copy's strokes are also thinned or thickened by up to this many pixels (0: not)")
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
     training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--candidate_runs", type=int, default=1,
+                          help="train this many runs (seeds --seed, --seed + 1000000, ...) for --candidate_steps steps each and carry on with the one whose Q sorts the training images most consistently: the highest I(c; c') between an image's category and its transformed copy's (IIC's objective, no labels); 1: one run")
+    training.add_argument("--candidate_steps", type=int, default=1000,
+                          help="steps each candidate run trains before one is chosen: a multiple of --checkpointing_steps, below the run's steps")
 
     progress = parser.add_argument_group("checkpoints, logs, samples, evaluation")
     progress.add_argument("--checkpointing_steps", type=int, default=500)
@@ -236,6 +246,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
         if not 0 < args.consistency_size_floor <= 1 / args.categorical_codes[0]:
             raise SystemExit(f"--consistency_size_floor must be in (0, 1/{args.categorical_codes[0]}] (one over the consistency term's categories), got {args.consistency_size_floor}.")
+    if args.candidate_runs < 1:
+        raise SystemExit(f"--candidate_runs must be 1 (one run) or more, got {args.candidate_runs}.")
+    if args.candidate_runs > 1:
+        if not args.categorical_codes:
+            raise SystemExit("--candidate_runs chooses by how consistently Q's first categorical code sorts real images: it needs --categorical_codes.")
+        if args.candidate_steps <= 0 or args.candidate_steps % args.checkpointing_steps:
+            raise SystemExit(f"--candidate_steps must be a positive multiple of --checkpointing_steps ({args.checkpointing_steps}), so the chosen run carries on from its checkpoint; got {args.candidate_steps}.")
+        if args.max_train_steps is not None and args.candidate_steps >= args.max_train_steps:
+            raise SystemExit(f"--candidate_steps ({args.candidate_steps}) must be below --max_train_steps ({args.max_train_steps}): the chosen candidate carries on to the end.")
     if args.push_to_hub and not args.hub_model_id:
         raise SystemExit("--push_to_hub needs --hub_model_id (e.g. user/infogan-mnist).")
     return args
@@ -397,9 +416,77 @@ def redact_hub_token(arguments: list[str]) -> list[str]:
     return redacted
 
 
+def consistency_copy(args: argparse.Namespace, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """The consistency term's transformed copy of real images: thinner or thicker strokes, then
+    rotated, zoomed, shifted and bent, each image by its own random amounts."""
+    copies = random_stroke_width(images, generator=generator, max_radius=args.consistency_stroke_width)
+    return random_affine(copies, generator=generator, elastic_strength=args.consistency_elastic_strength)
+
+
+# --- candidate runs: several seeds train a while, the most consistent one carries on ---------------
+def candidate_runs(args: argparse.Namespace) -> list[argparse.Namespace]:
+    """Each candidate's arguments: its own seed and folder, --candidate_steps steps, no push."""
+    return [
+        argparse.Namespace(**{**vars(args), "seed": seed, "output_dir": args.output_dir / "candidates" / f"seed-{seed}",
+                              "max_train_steps": args.candidate_steps, "candidate_runs": 1, "push_to_hub": False, "resume_from_checkpoint": "latest"})
+        for seed in (args.seed + index * CANDIDATE_SEED_STRIDE for index in range(args.candidate_runs))
+    ]  # fmt: skip
+
+
+def candidate_finished(candidate: argparse.Namespace) -> bool:
+    """Whether the candidate was trained and evaluated to its last step (its results file is written last)."""
+    results = candidate.output_dir / RESULTS_FILE
+    return results.exists() and json.loads(results.read_text())["step"] == candidate.max_train_steps
+
+
+def choose_candidate(accelerator: Accelerator, args: argparse.Namespace) -> int:
+    """The seed of the candidate run to carry on. The first time, the main process scores every
+    candidate by `consistency_mutual_information` on the training images (no labels), copies the
+    chosen one's checkpoint and metrics into the run's folder and records all in CANDIDATES_FILE."""
+    output_dir, step = args.output_dir, args.candidate_steps
+    record_file = output_dir / CANDIDATES_FILE
+    if accelerator.is_main_process and not record_file.exists():
+        dataset = load_dataset(args.dataset, "train", image_size=args.image_size, channels=args.channels).to(accelerator.device)
+        candidates = []
+        for candidate in candidate_runs(args):
+            folder = candidate.output_dir
+            discriminator = InfoGANDiscriminator.from_pretrained(folder / "discriminator").to(accelerator.device)
+            score = consistency_mutual_information(discriminator, dataset, lambda images, generator: consistency_copy(args, images, generator), seed=args.seed)
+            state = json.loads((folder / f"checkpoint-{step}" / TRAINING_STATE_FILE).read_text())
+            measured = best_clustering_scores(json.loads((folder / RESULTS_FILE).read_text())) or {}  # recorded, never used to choose
+            candidates.append({"seed": candidate.seed, "consistency_mutual_information": score, "elapsed_seconds": state["elapsed_seconds"], **measured})
+        chosen = max(candidates, key=lambda candidate: candidate["consistency_mutual_information"])
+        source = output_dir / "candidates" / f"seed-{chosen['seed']}"
+        final, partial = output_dir / f"checkpoint-{step}", output_dir / f".partial-checkpoint-{step}"
+        shutil.copytree(source / f"checkpoint-{step}", partial)
+        state = json.loads((partial / TRAINING_STATE_FILE).read_text())
+        state["elapsed_seconds"] = sum(candidate["elapsed_seconds"] for candidate in candidates)  # the run's time is all the candidates'
+        (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        shutil.copyfile(source / METRICS_FILE, output_dir / METRICS_FILE)  # the chosen run's history up to here
+        record = {"criterion": "consistency_mutual_information", "step": step, "chosen_seed": chosen["seed"], "candidates": candidates}
+        temporary = output_dir / f".{CANDIDATES_FILE}.tmp"
+        temporary.write_text(json.dumps(record, indent=2))
+        temporary.replace(record_file)  # written last: its presence means the choice is complete
+    accelerator.wait_for_everyone()
+    return json.loads(record_file.read_text())["chosen_seed"]
+
+
 def main(argv: list[str] | None = None) -> None:
-    run_started = time.monotonic()
     args = parse_args(argv)
+    arguments = redact_hub_token(list(sys.argv[1:] if argv is None else argv))  # the recorded command is published in the model card
+    if args.candidate_runs > 1 and not (args.output_dir / CANDIDATES_FILE).exists():
+        for candidate in candidate_runs(args):
+            if not candidate_finished(candidate):
+                train(candidate, arguments)
+    train(args, arguments)
+
+
+def train(args: argparse.Namespace, arguments: list[str]) -> None:
+    """One run of `args`, recorded with the command line `arguments`."""
+    run_started = time.monotonic()
     output_dir: Path = args.output_dir
     # When D wins, tiny gradients turn into denormal floats, which x86 CPUs process many times slower.
     torch.set_flush_denormal(True)
@@ -417,6 +504,8 @@ def main(argv: list[str] | None = None) -> None:
         for stale in output_dir.glob(".partial-*"):  # left by a killed run
             shutil.rmtree(stale)
     accelerator.wait_for_everyone()
+    if args.candidate_runs > 1:  # carry on from the chosen candidate, with its seed (the data order and latents follow it)
+        args.seed, args.resume_from_checkpoint = choose_candidate(accelerator, args), args.resume_from_checkpoint or "latest"
 
     set_seed(args.seed)  # the same initial weights on every process
     image_generator, discriminator = build_models(args)
@@ -440,6 +529,8 @@ def main(argv: list[str] | None = None) -> None:
     if steps_per_epoch == 0:
         raise SystemExit(f"{len(dataset)} images are fewer than one batch of {batch_size} on each of {world} processes.")
     max_train_steps = args.max_train_steps or math.ceil(args.num_epochs * steps_per_epoch)
+    if args.candidate_runs > 1 and max_train_steps <= args.candidate_steps:
+        raise SystemExit(f"--candidate_steps ({args.candidate_steps}) must be below the run's {max_train_steps} steps: the chosen candidate carries on to the end.")
 
     image_generator, discriminator, generator_optimizer, discriminator_optimizer = accelerator.prepare(
         image_generator, discriminator, generator_optimizer, discriminator_optimizer
@@ -465,8 +556,6 @@ def main(argv: list[str] | None = None) -> None:
             accelerator.print(f"Resumed from {checkpoint} at step {global_step}.")
 
     if accelerator.is_main_process:
-        arguments = list(sys.argv[1:] if argv is None else argv)
-        arguments = redact_hub_token(arguments)  # the recorded command is published in the model card
         command = "accelerate launch training/train.py " + shlex.join(arguments)
         config = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key != "hub_token"}
         # torch and its CPU kernels (AVX2, AVX512): the same seed and code give other results on another machine
@@ -516,8 +605,8 @@ def main(argv: list[str] | None = None) -> None:
         results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed, classifier=classifier)
         results["step"] = step
         results["elapsed_seconds"] = elapsed_seconds()
-        write_results(results, output_dir)
         save_pipeline(pipeline, output_dir)
+        write_results(results, output_dir)  # last: a results file at a step means its pipeline is saved (candidate_finished)
         pipeline.image_generator.train(), pipeline.discriminator.train()
         logs = {f"eval/lower_bound/{name}": value for name, value in results["mutual_information_lower_bound"].items()}
         if (scores := best_clustering_scores(results)) is not None:
@@ -580,8 +669,7 @@ def main(argv: list[str] | None = None) -> None:
         terms = information_terms(spec, spec.split_q_output(fake_output.q_output), latents, categorical_probabilities=prior)
         discriminator_loss = discriminator_adversarial_loss(real_output.logits.float(), fake_output.logits.float()) + terms.loss(**weights)
         if args.consistency_weight or args.contrastive_weight or args.overclustering_weight:  # Q's reading of a real image must survive rotation, zoom and shift
-            transformed = random_stroke_width(real, generator=latent_generator, max_radius=args.consistency_stroke_width)
-            transformed = random_affine(transformed, generator=latent_generator, elastic_strength=args.consistency_elastic_strength)
+            transformed = consistency_copy(args, real, latent_generator)
             transformed_output = discriminator(transformed)
         if args.consistency_weight:  # its category (IIC), the categories sized evenly or as the prior
             categories = [spec.split_q_output(output.q_output).categorical_logits[0] for output in (real_output, transformed_output)]

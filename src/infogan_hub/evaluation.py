@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -21,13 +21,15 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from .data import ImageDataset, class_names, load_dataset
 from .latent import LatentSpec
-from .losses import information_terms
+from .losses import categorical_consistency_loss, information_terms
 from .models import InfoGANDiscriminator, InfoGANGenerator
 
 # What a training run's output folder holds besides the pipeline; the card and the analysis read them.
 RESULTS_FILE = "evaluation_results.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 METRICS_FILE = "metrics.jsonl"
+# With --candidate_runs: each candidate's score and the one carried on.
+CANDIDATES_FILE = "candidates.json"
 
 
 def clustering_accuracy(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, int]]:
@@ -162,6 +164,48 @@ def predict_categories(discriminator: InfoGANDiscriminator, dataset: ImageDatase
         q = discriminator.infer_codes(dataset.batch(indices).to(discriminator.device, discriminator.dtype))
         predictions.append(torch.stack([logits.argmax(dim=-1) for logits in q.categorical_logits], dim=1).cpu())
     return torch.cat(predictions)
+
+
+@torch.no_grad()
+def consistency_mutual_information(
+    discriminator: InfoGANDiscriminator,
+    dataset: ImageDataset,
+    transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    num_images: int = 10_000,
+    batch_size: int = 1000,
+    seed: int = 0,
+) -> float:
+    """I(c; c') in nats (IIC's objective, Ji et al. 2019, equation 1) between Q's first categorical
+    code for real images and for transformed copies of them: how consistently Q sorts real images,
+    read without labels.
+
+    It is H(c) - H(c | c'): high when every category is used and a copy lands where its image
+    does. Two classes merged in one category lower H(c); a class split between two categories
+    that its copies cross lowers it through H(c | c'). Used to choose among candidate runs.
+
+    Args:
+        discriminator ([`InfoGANDiscriminator`]): D and Q, read in eval mode.
+        dataset ([`ImageDataset`]): real images; labels, if any, are not read.
+        transform (`Callable`): `(images, generator) -> copies`, the identity-preserving transform
+            (as the consistency term's: see `infogan_hub.augmentation`).
+        num_images (`int`, defaults to 10000): a seeded random subset of this many (all if fewer).
+        batch_size (`int`, defaults to 1000): images per forward pass.
+        seed (`int`, defaults to 0): seed of the subset and of the transforms.
+    """
+    if not discriminator.latent_spec.categorical_codes:
+        raise ValueError("consistency_mutual_information reads Q's first categorical code; this model has none.")
+    was_training = discriminator.training
+    discriminator.eval()
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(dataset), generator=generator)[:num_images].to(dataset.images.device)
+    logits, copy_logits = [], []
+    for start in range(0, len(chosen), batch_size):
+        images = dataset.batch(chosen[start : start + batch_size]).to(discriminator.device, discriminator.dtype)
+        logits.append(discriminator.infer_codes(images).categorical_logits[0].float())
+        copy_logits.append(discriminator.infer_codes(transform(images, generator)).categorical_logits[0].float())
+    discriminator.train(was_training)
+    # the loss is -I(c; c') of the joint over all the images at once
+    return -categorical_consistency_loss(torch.cat(logits), torch.cat(copy_logits)).item()
 
 
 def evaluate(
