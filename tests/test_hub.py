@@ -27,11 +27,14 @@ def hub():
 
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
-    """A freshly trained tiny pipeline: a real `accelerate launch` run of a few steps on MNIST."""
+    """A freshly trained tiny pipeline: a real `accelerate launch` run of a few steps on MNIST, chosen
+    among two candidate runs, with checkpoints (which stay local, as the candidates do)."""
     from .test_train import launch
 
     output_dir = tmp_path_factory.mktemp("trained")
-    launch(output_dir, "--max_train_steps", "4", "--checkpointing_steps", "100", "--report_to", "none", "--eval_num_samples", "100")
+    launch(output_dir, "--max_train_steps", "4", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2",
+           "--report_to", "none", "--eval_num_samples", "100")  # fmt: skip
+    assert list(output_dir.glob("checkpoint-*/*.safetensors")) and list(output_dir.glob("candidates/*/*/*.safetensors"))
     from infogan_hub.analyze import ANALYSIS_FILE, analyze_continuous_codes
     from infogan_hub import InfoGANPipeline
 
@@ -83,7 +86,8 @@ def test_push_then_pull_by_repo_id_with_both_loaders_gives_the_same_images(hub, 
     assert {"model_index.json", "image_generator/config.json", "image_generator/diffusion_pytorch_model.safetensors",
             "discriminator/diffusion_pytorch_model.safetensors", "README.md", "evaluation_results.json",
             "images/traversal-categorical_0.png", "images/traversal-continuous_1.png"} <= set(files)  # fmt: skip
-    assert not any(path.startswith(("checkpoint-", "logs/", "samples/")) for path in files)
+    assert not any(path.startswith(("checkpoint-", "candidates/", "logs/", "samples/")) for path in files)
+    assert "candidates.json" in files  # how the run was chosen, which the card tells
     assert files["image_generator/diffusion_pytorch_model.safetensors"].lfs and files["images/traversal-continuous_0.png"].lfs
     assert not files["model_index.json"].lfs
 
@@ -130,6 +134,8 @@ def test_the_card_is_filled_from_measurements_and_reads_back(hub, trained_dir, t
     assert "accelerate launch training/train.py --preset mnist" in text
     assert f"Trained with infogan-hub at `{json.loads((trained_dir / 'training_config.json').read_text())['code_revision']}`" in text
     assert "continuous_0 controls" in text
+    chosen = json.loads((trained_dir / "candidates.json").read_text())["chosen_seed"]
+    assert f"Run chosen: 2 candidate runs trained 2 steps each, and the one whose Q sorts the training images most consistently carried on: seed {chosen}" in text
 
 
 def test_pushing_the_same_folder_again_makes_no_new_commit(hub, trained_dir, tmp_path):
@@ -286,9 +292,9 @@ def test_an_export_is_half_precision_with_the_measurements_and_the_lower_bound_f
     exported = export_pipeline(run, tmp_path / "exported")
     weights = load_file(exported / "image_generator" / "diffusion_pytorch_model.safetensors")
     assert {tensor.dtype for name, tensor in weights.items() if tensor.is_floating_point()} == {torch.float16}
-    for name in ("evaluation_results.json", "analysis_results.json", "training_config.json", "metrics.jsonl", LOWER_BOUND_FIGURE):
+    for name in ("evaluation_results.json", "analysis_results.json", "training_config.json", "candidates.json", "metrics.jsonl", LOWER_BOUND_FIGURE):
         assert (exported / name).is_file(), name
-    assert not list(exported.glob("checkpoint-*")) and not (exported / "samples").exists()
+    assert not list(exported.glob("checkpoint-*")) and not (exported / "samples").exists() and not (exported / "candidates").exists()
     text = build_model_card(exported, "user/infogan-test").text
     assert f"![L_I over training]({LOWER_BOUND_FIGURE})" in text and "logged every 2 steps" in text
 

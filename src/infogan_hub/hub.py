@@ -26,7 +26,7 @@ from .disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
 from .disentanglement import code_labels as disentanglement_code_labels
 from .disentanglement import describe as describe_disentanglement
 from .data import BUILTIN_TRAIN_SIZES
-from .evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation
+from .evaluation import CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation
 from .pipeline import InfoGANPipeline
 
 CARD_TEMPLATE = "infogan_card.md"
@@ -105,6 +105,18 @@ def schedule_line(training: dict, results: Optional[dict]) -> Optional[str]:
         planned = round(training["num_epochs"] * (size // images_per_step))
         line += f"; the preset's schedule is {training['num_epochs']:g} epochs ({planned:,} steps), so this model trained for {100 * steps / planned:.1f}% of it"
     return line
+
+
+def selection_line(candidates: Optional[dict]) -> Optional[str]:
+    """How the run was chosen among candidate runs (`--candidate_runs`), from its CANDIDATES_FILE."""
+    if not candidates:
+        return None
+    scores = ", ".join(f"seed {c['seed']}: {c['consistency_mutual_information']:.3f}" for c in candidates["candidates"])
+    return (
+        f"{len(candidates['candidates'])} candidate runs trained {candidates['step']} steps each, and the one whose Q sorts the "
+        f"training images most consistently carried on: seed {candidates['chosen_seed']} (I(c; c') between an image's category "
+        f"and its transformed copy's, in nats, no labels used: {scores})"
+    )
 
 
 def objective_lines(training: dict) -> list[str]:
@@ -273,6 +285,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
         training_settings=[(key, training[key]) for key in TRAINING_SETTINGS if training.get(key) is not None],
         objective_lines=objective_lines(training),
         schedule=schedule_line(training, results),
+        selection=selection_line(_read_json(output_dir / CANDIDATES_FILE)),
         study_lines=study_lines(study, training.get("seed")),
     )
 
@@ -326,7 +339,9 @@ def push_to_hub(
         revision=revision,
         commit_message=message,
         allow_patterns=["model_index.json", "*/config.json", "*/*.safetensors", "README.md", f"{IMAGES_DIR}/*.png",
-                        RESULTS_FILE, ANALYSIS_FILE, DISENTANGLEMENT_FILE, TRAINING_CONFIG_FILE, STUDY_FILE],  # fmt: skip
+                        RESULTS_FILE, ANALYSIS_FILE, DISENTANGLEMENT_FILE, TRAINING_CONFIG_FILE, CANDIDATES_FILE, STUDY_FILE],
+        # fnmatch's * crosses folders: without these, checkpoints' and candidate runs' weights match */*.safetensors
+        ignore_patterns=["checkpoint-*", ".partial-*", "candidates/*"],  # fmt: skip
     )
     api.create_branch(repo_id, branch=REMOTE_CODE_BRANCH, exist_ok=True)
     with tempfile.TemporaryDirectory() as staging:
@@ -367,7 +382,7 @@ def export_pipeline(output_dir: Path, target_dir: Path, dtype: torch.dtype = tor
     the L_I figure, without checkpoints, logs or samples (what is bundled or published)."""
     output_dir, target_dir = Path(output_dir), Path(target_dir)
     InfoGANPipeline.from_pretrained(output_dir, dtype=dtype).save_pretrained(target_dir)
-    for name in (RESULTS_FILE, ANALYSIS_FILE, DISENTANGLEMENT_FILE, TRAINING_CONFIG_FILE, METRICS_FILE, LOWER_BOUND_FIGURE, STUDY_FILE):
+    for name in (RESULTS_FILE, ANALYSIS_FILE, DISENTANGLEMENT_FILE, TRAINING_CONFIG_FILE, CANDIDATES_FILE, METRICS_FILE, LOWER_BOUND_FIGURE, STUDY_FILE):
         if (output_dir / name).is_file():
             (target_dir / name).parent.mkdir(exist_ok=True)
             (target_dir / name).write_bytes((output_dir / name).read_bytes())
