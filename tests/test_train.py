@@ -107,6 +107,22 @@ def test_candidate_runs_carry_on_the_most_consistent_one_as_the_run_its_seed_giv
     before = (chosen_run / "candidates.json").read_text()
     result = launch(chosen_run, "--max_train_steps", "6", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2", "--seed", "3")
     assert (chosen_run / "candidates.json").read_text() == before and "Resumed from" in result.stdout + result.stderr
+    # killed while training the second candidate, before the choice: the first is kept, the second trained again, the same choice made
+    import shutil
+
+    first, second = (chosen_run / "candidates" / f"seed-{seed}" for seed in (3, 1_000_003))
+    for path in [chosen_run / "candidates.json", *chosen_run.glob("checkpoint-*"), second / "evaluation_results.json", *second.glob("checkpoint-*")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    first_written = (first / "evaluation_results.json").stat().st_mtime_ns
+    launch(chosen_run, "--max_train_steps", "6", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2", "--seed", "3")
+    assert (first / "evaluation_results.json").stat().st_mtime_ns == first_written and (second / "evaluation_results.json").exists()
+    def choice(record):  # the scores and the choice, not the time the retrained candidate took
+        return record["chosen_seed"], [{key: value for key, value in candidate.items() if key != "elapsed_seconds"} for candidate in record["candidates"]]
+
+    assert choice(json.loads((chosen_run / "candidates.json").read_text())) == choice(json.loads(before))
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(plain, component), weights(chosen_run, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs after the resumed choice"
 
 
 def test_info_weight_zero_is_the_plain_gan_whose_q_still_measures(tmp_path):
