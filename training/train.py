@@ -167,7 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default=None, help="default: accelerate config")
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--candidate_runs", type=int, default=1,
-                          help="train this many runs (seeds --seed, --seed + 1000000, ...) for --candidate_steps steps each and carry on with the one whose Q sorts the training images most consistently: the highest I(c; c') between an image's category and its transformed copy's (IIC's objective, no labels); 1: one run")
+                          help=f"train this many runs (seeds --seed, --seed + {CANDIDATE_SEED_STRIDE}, ...) for --candidate_steps steps each and carry on with the one whose Q sorts the training images most consistently: the highest I(c; c') between an image's category and its transformed copy's (IIC's objective, no labels); 1: one run")
     training.add_argument("--candidate_steps", type=int, default=1000,
                           help="steps each candidate run trains before one is chosen: a multiple of --checkpointing_steps, below the run's steps")
 
@@ -447,16 +447,15 @@ def choose_candidate(accelerator: Accelerator, args: argparse.Namespace) -> int:
     record_file = output_dir / CANDIDATES_FILE
     if accelerator.is_main_process and not record_file.exists():
         dataset = load_dataset(args.dataset, "train", image_size=args.image_size, channels=args.channels).to(accelerator.device)
-        candidates = []
-        for candidate in candidate_runs(args):
-            folder = candidate.output_dir
+        candidates, folders = [], {candidate.seed: candidate.output_dir for candidate in candidate_runs(args)}
+        for seed, folder in folders.items():
             discriminator = InfoGANDiscriminator.from_pretrained(folder / "discriminator").to(accelerator.device)
             score = consistency_mutual_information(discriminator, dataset, lambda images, generator: consistency_copy(args, images, generator), seed=args.seed)
             state = json.loads((folder / f"checkpoint-{step}" / TRAINING_STATE_FILE).read_text())
             measured = best_clustering_scores(json.loads((folder / RESULTS_FILE).read_text())) or {}  # recorded, never used to choose
-            candidates.append({"seed": candidate.seed, "consistency_mutual_information": score, "elapsed_seconds": state["elapsed_seconds"], **measured})
+            candidates.append({"seed": seed, "consistency_mutual_information": score, "elapsed_seconds": state["elapsed_seconds"], **measured})
         chosen = max(candidates, key=lambda candidate: candidate["consistency_mutual_information"])
-        source = output_dir / "candidates" / f"seed-{chosen['seed']}"
+        source = folders[chosen["seed"]]
         final, partial = output_dir / f"checkpoint-{step}", output_dir / f".partial-checkpoint-{step}"
         shutil.copytree(source / f"checkpoint-{step}", partial)
         state = json.loads((partial / TRAINING_STATE_FILE).read_text())
