@@ -290,14 +290,20 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, total
     accelerator.save_state(str(partial))  # every process writes its own random states
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)  # atomic: "latest" never names a half-written folder
+        move_checkpoint_into_place(partial, final, state)
         if total_limit:
             for _, old in list_checkpoints(output_dir)[:-total_limit]:
                 shutil.rmtree(old)
     accelerator.wait_for_everyone()
+
+
+def move_checkpoint_into_place(partial: Path, final: Path, state: dict) -> None:
+    """Writes `state` into the complete checkpoint folder `partial` and renames it `final`,
+    replacing any folder there: atomic, so "latest" never names a half-written folder."""
+    (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
 
 
 def resolve_checkpoint(output_dir: Path, resume_from: str) -> Path | None:
@@ -460,10 +466,7 @@ def choose_candidate(accelerator: Accelerator, args: argparse.Namespace) -> int:
         shutil.copytree(source / f"checkpoint-{step}", partial)
         state = json.loads((partial / TRAINING_STATE_FILE).read_text())
         state["elapsed_seconds"] = sum(candidate["elapsed_seconds"] for candidate in candidates)  # the run's time is all the candidates'
-        (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
+        move_checkpoint_into_place(partial, final, state)
         shutil.copyfile(source / METRICS_FILE, output_dir / METRICS_FILE)  # the chosen run's history up to here
         record = {"criterion": "consistency_mutual_information", "step": step, "chosen_seed": chosen["seed"], "candidates": candidates}
         temporary = output_dir / f".{CANDIDATES_FILE}.tmp"
