@@ -1,0 +1,99 @@
+"""Splitting an oversized category in two, in place of a category that has (nearly) emptied.
+
+A categorical code that merged two classes (4 and 9) keeps them merged: the consistency term finds a
+merged category consistent, and a learned prior follows Q's shares. Bisecting k-means splits such a
+cluster along its principal direction, and DeepCluster re-seeds an empty cluster from the largest;
+this does both for InfoGAN: the emptiest category of a code becomes the oversized one's twin in G,
+Q and the learned prior, Q reads the two apart along the direction in which the oversized
+category's real images vary most, and G learns, through L_I, to draw for each what Q reads.
+"""
+
+from collections.abc import Sequence
+
+import torch
+
+from .models import InfoGANDiscriminator, InfoGANGenerator
+
+# Q's two logits differ by this many standard deviations of the features' projection on the
+# direction: decisive for most images, without saturating the softmax.
+SPLIT_SHARPNESS = 2.0
+
+
+def principal_direction(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mean of `(count, width)` features, their principal direction (unit length) and the
+    standard deviation of their projection on it."""
+    if features.shape[0] < 2:
+        raise ValueError(f"A principal direction needs at least 2 feature vectors, got {features.shape[0]}.")
+    mean = features.mean(dim=0)
+    _, singular_values, right = torch.linalg.svd(features - mean, full_matrices=False)
+    return mean, right[0], singular_values[0] / (features.shape[0] - 1) ** 0.5
+
+
+@torch.no_grad()
+def split_category(
+    image_generator: InfoGANGenerator,
+    discriminator: InfoGANDiscriminator,
+    code: int,
+    source: int,
+    target: int,
+    q_features: torch.Tensor,
+    optimizers: Sequence[torch.optim.Optimizer] = (),
+) -> None:
+    """Makes category `target` of categorical code `code` the twin of category `source`.
+
+    G draws the same for both (the one-hot input's weights copied); Q's logits for the two differ by
+    the projection of its hidden features on the principal direction of `q_features` (Q's hidden
+    features of real images it puts in `source`), positive for `source`; a learned prior gives each
+    half of their joint probability. The optimisers' moments of `target`'s weights become `source`'s,
+    so neither half takes a first step out of scale.
+
+    Args:
+        image_generator (`InfoGANGenerator`), discriminator (`InfoGANDiscriminator`): changed in place.
+        code (`int`): which categorical code.
+        source (`int`), target (`int`): two different categories of that code.
+        q_features (`torch.Tensor` of shape `(count, q_hidden_dim)`): `DiscriminatorOutput.q_features`
+            of real images whose most likely category is `source`; at least 2.
+        optimizers (`Sequence[torch.optim.Optimizer]`, defaults to `()`): the optimisers of the two
+            models' parameters (Adam's moments or any state shaped as its parameter).
+    """
+    spec = image_generator.latent_spec
+    if not 0 <= code < len(spec.categorical_codes):
+        raise ValueError(f"code must be in [0, {len(spec.categorical_codes)}), got {code}.")
+    size = spec.categorical_codes[code]
+    if not (0 <= source < size and 0 <= target < size) or source == target:
+        raise ValueError(f"source and target must be two different categories in [0, {size}), got {source} and {target}.")
+    generator_column, q_row = category_positions(spec, code)
+    first_layer, q_layer = image_generator.layers[0], discriminator.q_head[-1]
+    # (parameter, dimension, index of source, index of target) of every weight the split touches
+    twins = [(first_layer.weight, 1, generator_column + source, generator_column + target)]
+    twins += [(parameter, 0, q_row + source, q_row + target) for parameter in (q_layer.weight, q_layer.bias)]
+    first_layer.weight[:, generator_column + target] = first_layer.weight[:, generator_column + source]
+
+    mean, direction, spread = principal_direction(q_features.float())
+    step = SPLIT_SHARPNESS / 2 / spread.clamp_min(1e-6) * direction
+    weight, bias = q_layer.weight, q_layer.bias
+    source_row, target_row = q_row + source, q_row + target
+    offset = (step @ mean).to(bias.dtype)
+    weight[target_row] = weight[source_row] - step.to(weight.dtype)
+    weight[source_row] += step.to(weight.dtype)
+    bias[target_row] = bias[source_row] + offset
+    bias[source_row] -= offset
+
+    if spec.categorical_prior == "learned":
+        logits = image_generator.categorical_prior_logits
+        start = sum(spec.categorical_codes[:code])
+        pair = logits[[start + source, start + target]]
+        logits[[start + source, start + target]] = torch.logsumexp(pair, dim=0) - torch.log(torch.tensor(2.0, dtype=logits.dtype))
+        twins.append((logits, 0, start + source, start + target))
+
+    for optimizer in optimizers:
+        for parameter, dimension, source_index, target_index in twins:
+            for value in optimizer.state.get(parameter, {}).values():
+                if torch.is_tensor(value) and value.shape == parameter.shape:
+                    value.select(dimension, target_index).copy_(value.select(dimension, source_index))
+
+
+def category_positions(spec, code: int) -> tuple[int, int]:
+    """Where categorical code `code`'s first category sits in G's input and in Q's output."""
+    before = sum(spec.categorical_codes[:code])
+    return spec.noise_dim + before, before
