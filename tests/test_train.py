@@ -237,6 +237,27 @@ def test_running_shares_are_checkpointed_so_a_resumed_run_matches_an_uninterrupt
     assert result.returncode != 0 and "was written without --consistency_marginal_momentum; resume it without that option" in result.stderr
 
 
+def test_an_oversized_category_is_split_recorded_and_a_resumed_run_makes_the_same_split(tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    # at this size and step Q's decisions are far from even, so a category holds more than 11%
+    split = ["--categorical_prior", "learned", "--prior_warmup_steps", "0", "--category_split_share", "0.11", "--category_split_steps", "3", "--checkpointing_steps", "2"]
+    launch(straight, "--max_train_steps", "4", *split)
+    launch(interrupted, "--max_train_steps", "2", *split)
+    launch(interrupted, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", *split)
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(straight, component), weights(interrupted, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs after resuming"
+    splits = [m for m in map(json.loads, (straight / "metrics.jsonl").read_text().splitlines()) if "category_split/categorical_0/source" in m]
+    assert len(splits) == 1 and splits[0]["step"] == 3
+    record = splits[0]
+    assert record["category_split/categorical_0/source_share"] > 0.11 >= record["category_split/categorical_0/target_share"]
+    assert record["category_split/categorical_0/source"] != record["category_split/categorical_0/target"]
+    # without the option the same run makes no split, and its weights differ from step 3 on
+    launch(tmp_path / "plain", "--max_train_steps", "4", *split[: split.index("--category_split_share")], "--checkpointing_steps", "2")
+    assert "category_split" not in (tmp_path / "plain" / "metrics.jsonl").read_text()
+    assert not torch.equal(weights(tmp_path / "plain", "discriminator")["q_head.3.weight"], weights(straight, "discriminator")["q_head.3.weight"])
+
+
 def test_the_m_step_reads_q_on_the_set_aside_images(tmp_path):
     from infogan_hub import categorical_shares
     from infogan_hub.data import load_dataset
@@ -350,6 +371,13 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
             train.parse_args(["--preset", "mnist", "--candidate_runs", "2", "--candidate_steps", value])
     with pytest.raises(SystemExit, match="--candidate_steps \\(1000\\) must be below --max_train_steps \\(1000\\): the chosen candidate carries on to the end"):
         train.parse_args(["--preset", "mnist", "--candidate_runs", "2", "--max_train_steps", "1000"])
+    for value in ("0.1", "1"):
+        with pytest.raises(SystemExit, match=f"--category_split_share must be 0 \\(off\\) or in \\(1/10, 1\\): above the even share, or every code would split at once; got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--category_split_share", value])
+    with pytest.raises(SystemExit, match="--category_split_share splits categories of a categorical code: it needs --categorical_codes"):
+        train.parse_args(["--preset", "mnist_paper", "--category_split_share", "0.2", "--categorical_codes"])
+    with pytest.raises(SystemExit, match="--category_split_steps must be positive steps, got \\[0, 100\\]"):
+        train.parse_args(["--preset", "mnist", "--category_split_share", "0.2", "--category_split_steps", "0", "100"])
 
 
 def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():
