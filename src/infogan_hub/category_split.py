@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .latent import LatentSpec
 from .models import InfoGANDiscriminator, InfoGANGenerator
 
 # Q's two logits differ by this many standard deviations of the features' projection on the
@@ -27,6 +28,12 @@ def principal_direction(features: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     mean = features.mean(dim=0)
     _, singular_values, right = torch.linalg.svd(features - mean, full_matrices=False)
     return mean, right[0], singular_values[0] / (features.shape[0] - 1) ** 0.5
+
+
+def category_positions(spec: LatentSpec, code: int) -> tuple[int, int]:
+    """Where categorical code `code`'s first category sits in G's input and in Q's output."""
+    before = sum(spec.categorical_codes[:code])
+    return spec.noise_dim + before, before
 
 
 @torch.no_grad()
@@ -91,9 +98,3 @@ def split_category(
             for value in optimizer.state.get(parameter, {}).values():
                 if torch.is_tensor(value) and value.shape == parameter.shape:
                     value.select(dimension, target_index).copy_(value.select(dimension, source_index))
-
-
-def category_positions(spec, code: int) -> tuple[int, int]:
-    """Where categorical code `code`'s first category sits in G's input and in Q's output."""
-    before = sum(spec.categorical_codes[:code])
-    return spec.noise_dim + before, before
