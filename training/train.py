@@ -665,7 +665,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         categorical_logits = spec.split_q_output(torch.cat([output.q_output for output in outputs])).categorical_logits
         for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
             decisions = logits.argmax(dim=1)
-            shares = torch.bincount(decisions, minlength=logits.shape[1]) / len(decisions)
+            shares = categorical_shares([logits], hard=True)
             source, target = int(shares.argmax()), int(shares.argmin())
             if shares[source] <= args.category_split_share:
                 continue

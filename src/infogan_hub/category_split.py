@@ -31,7 +31,8 @@ def principal_direction(features: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def category_positions(spec: LatentSpec, code: int) -> tuple[int, int]:
-    """Where categorical code `code`'s first category sits in G's input and in Q's output."""
+    """Where categorical code `code`'s first category sits in G's input, and in Q's output and the
+    learned prior's logits (both list the categorical codes' categories one code after another)."""
     before = sum(spec.categorical_codes[:code])
     return spec.noise_dim + before, before
 
@@ -69,17 +70,17 @@ def split_category(
     size = spec.categorical_codes[code]
     if not (0 <= source < size and 0 <= target < size) or source == target:
         raise ValueError(f"source and target must be two different categories in [0, {size}), got {source} and {target}.")
-    generator_column, q_row = category_positions(spec, code)
+    generator_column, code_start = category_positions(spec, code)
     first_layer, q_layer = image_generator.layers[0], discriminator.q_head[-1]
     # (parameter, dimension, index of source, index of target) of every weight the split touches
     twins = [(first_layer.weight, 1, generator_column + source, generator_column + target)]
-    twins += [(parameter, 0, q_row + source, q_row + target) for parameter in (q_layer.weight, q_layer.bias)]
+    twins += [(parameter, 0, code_start + source, code_start + target) for parameter in (q_layer.weight, q_layer.bias)]
     first_layer.weight[:, generator_column + target] = first_layer.weight[:, generator_column + source]
 
     mean, direction, spread = principal_direction(q_features.float())
     step = SPLIT_SHARPNESS / 2 / spread.clamp_min(1e-6) * direction
     weight, bias = q_layer.weight, q_layer.bias
-    source_row, target_row = q_row + source, q_row + target
+    source_row, target_row = code_start + source, code_start + target
     offset = (step @ mean).to(bias.dtype)
     weight[target_row] = weight[source_row] - step.to(weight.dtype)
     weight[source_row] += step.to(weight.dtype)
@@ -88,10 +89,9 @@ def split_category(
 
     if spec.categorical_prior == "learned":
         logits = image_generator.categorical_prior_logits
-        start = sum(spec.categorical_codes[:code])
-        pair = logits[[start + source, start + target]]
-        logits[[start + source, start + target]] = torch.logsumexp(pair, dim=0) - torch.log(torch.tensor(2.0, dtype=logits.dtype))
-        twins.append((logits, 0, start + source, start + target))
+        pair = logits[[source_row, target_row]]
+        logits[[source_row, target_row]] = torch.logsumexp(pair, dim=0) - torch.log(torch.tensor(2.0, dtype=logits.dtype))
+        twins.append((logits, 0, source_row, target_row))
 
     for optimizer in optimizers:
         for parameter, dimension, source_index, target_index in twins:
