@@ -258,6 +258,15 @@ def test_an_oversized_category_is_split_recorded_and_a_resumed_run_makes_the_sam
     assert not torch.equal(weights(tmp_path / "plain", "discriminator")["q_head.3.weight"], weights(straight, "discriminator")["q_head.3.weight"])
 
 
+def test_two_processes_make_the_same_split(tmp_path):
+    # each process reads the same images with the same weights, so the replicas stay identical
+    result = launch(tmp_path, "--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "0",
+                    "--category_split_share", "0.11", "--category_split_steps", "3", processes=2)  # fmt: skip
+    assert "Parameters identical on all 2 processes." in result.stdout + result.stderr
+    splits = [m for m in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "category_split/categorical_0/source" in m]
+    assert [m["step"] for m in splits] == [3]
+
+
 def test_the_m_step_reads_q_on_the_set_aside_images(tmp_path):
     from infogan_hub import categorical_shares
     from infogan_hub.data import load_dataset
