@@ -23,6 +23,7 @@ import study as seed_study  # noqa: E402  for `describe` (mean, std, min, max)
 
 from infogan_hub.disentanglement import RESULTS_FILE  # noqa: E402
 from infogan_hub.dsprites import NUM_IMAGES  # noqa: E402
+from infogan_hub.evaluation import write_json  # noqa: E402
 
 RESULTS = REPOSITORY / "benchmarks" / "results" / "dsprites.json"
 # InfoGAN-CR (Lin et al., ICML 2020) on dSprites, over 50 runs (std where we have it); 28 epochs of
@@ -82,8 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         "published": PUBLISHED, "published_steps": PUBLISHED_STEPS, "runs": runs,
         "summary": {metric: seed_study.describe([run[metric] for run in runs]) for metric in metrics},
     }  # fmt: skip
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(benchmark, indent=2))
+    write_json(args.results, benchmark)
     print(table(benchmark))
     return benchmark
 

@@ -32,7 +32,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
 import study as seed_study  # noqa: E402  training/study.py, the runner of every seed
-from infogan_hub.evaluation import CANDIDATES_FILE, prior_total_variation  # noqa: E402
+from infogan_hub.evaluation import CANDIDATES_FILE, prior_total_variation, write_json  # noqa: E402
 
 RESULTS = REPOSITORY / "benchmarks" / "results" / "imbalanced-mnist.json"
 STEPS = 2811  # as the MNIST seed studies: 3 epochs of 60,000 images at batch 64
@@ -372,8 +372,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "paired_gains_against_defaults": paired_gains(runs, [name for name in args.variants if name != REFERENCE], baseline=DEFAULTS),
                  "paired_gains_against_paper": paired_gains(runs, [name for name in args.variants if VARIANTS[name][0] != VARIANTS[PAPER][0]], baseline=PAPER, any_preset=True)}  # fmt: skip
     benchmark["targets"] = targets(runs, benchmark["paired_gains"], args.splits)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(benchmark, indent=2))
+    write_json(args.results, benchmark)
     draw_figure(benchmark, args.results.with_suffix(".png"))
     print(table(benchmark))
     return benchmark

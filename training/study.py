@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from infogan_hub.evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores
+from infogan_hub.evaluation import METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, write_json
 
 TRAIN_SCRIPT = Path(__file__).parent / "train.py"
 STUDY_FILE, FIGURE_FILE, LOG_FILE = "study.json", "study.png", "train.log"
@@ -204,9 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     study["code_revisions"] = sorted({run["code_revision"] for run in study["runs"]})
     study["dataset"] = json.loads((args.output_dir / f"seed-{finished[0]}" / TRAINING_CONFIG_FILE).read_text())["dataset"]
     study["summary"] = summarize(study["runs"])
-    temporary = args.output_dir / f".{STUDY_FILE}.tmp"
-    temporary.write_text(json.dumps(study, indent=2))
-    temporary.replace(args.output_dir / STUDY_FILE)
+    write_json(args.output_dir / STUDY_FILE, study)
     draw_figure(study, args.output_dir / FIGURE_FILE)
     print(one_line(study))
     return study

@@ -49,7 +49,7 @@ from infogan_hub.category_split import split_category
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
-    CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, consistency_mutual_information, evaluate, write_results,
+    CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, best_clustering_scores, consistency_mutual_information, evaluate, write_json, write_results,
 )  # fmt: skip
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
@@ -483,9 +483,7 @@ def choose_candidate(accelerator: Accelerator, args: argparse.Namespace) -> int:
         move_checkpoint_into_place(partial, final, state)
         shutil.copyfile(source / METRICS_FILE, output_dir / METRICS_FILE)  # the chosen run's history up to here
         record = {"criterion": "consistency_mutual_information", "step": step, "chosen_seed": chosen["seed"], "candidates": candidates}
-        temporary = output_dir / f".{CANDIDATES_FILE}.tmp"
-        temporary.write_text(json.dumps(record, indent=2))
-        temporary.replace(record_file)  # written last: its presence means the choice is complete
+        write_json(record_file, record)  # written last: its presence means the choice is complete
     accelerator.wait_for_everyone()
     return json.loads(record_file.read_text())["chosen_seed"]
 
@@ -577,7 +575,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         # torch and its CPU kernels (AVX2, AVX512): the same seed and code give other results on another machine
         record = {**config, "command": command, "code_revision": code_revision(), "num_processes": world, "device": str(accelerator.device),
                   "torch_version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}  # fmt: skip
-        (output_dir / TRAINING_CONFIG_FILE).write_text(json.dumps(record, indent=2))
+        write_json(output_dir / TRAINING_CONFIG_FILE, record)
     accelerator.init_trackers("infogan", config={key: str(value) for key, value in vars(args).items() if key != "hub_token"})
 
     eval_dataset = None

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .evaluation import METRICS_FILE
+from .evaluation import METRICS_FILE, write_json
 from .latent import TRAVERSAL_CONTINUOUS_RANGE
 from .pipeline import InfoGANPipeline
 
@@ -211,8 +211,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     pipe = InfoGANPipeline.from_pretrained(args.model)
     analysis = analyze_continuous_codes(pipe, num_samples=args.num_samples, seed=args.seed)
     output_dir = args.output_dir or (Path(args.model) if Path(args.model).is_dir() else Path("."))
-    path = output_dir / ANALYSIS_FILE
-    path.write_text(json.dumps(analysis, indent=2))
+    path = write_json(output_dir / ANALYSIS_FILE, analysis)
     print("\n".join(describe(analysis)))
     print(f"written to {path}")
     if args.compare_run is not None and pipe.latent_spec.categorical_codes:

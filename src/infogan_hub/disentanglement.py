@@ -23,7 +23,6 @@ classes; these functions take plain arrays and need scikit-learn only.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -196,6 +195,7 @@ def evaluate_disentanglement(output_dir: Path, dataset_name: str, num_images: in
     """Loads the pipeline in `output_dir`, scores Q's codes of `num_images` random images of a data
     set with factors, and writes RESULTS_FILE there."""
     from .data import load_dataset
+    from .evaluation import write_json
     from .pipeline import InfoGANPipeline
 
     dataset = load_dataset(dataset_name, "test")
@@ -207,10 +207,7 @@ def evaluate_disentanglement(output_dir: Path, dataset_name: str, num_images: in
     codes, code_names = infer_codes(pipeline.discriminator, dataset.images[rows])
     results = disentanglement_scores(codes, dataset.factors[rows].numpy(), code_names, dataset.factor_names, seed=seed, **metric_options)
     results |= {"dataset": dataset.name, "seed": seed}
-    path = Path(output_dir) / RESULTS_FILE
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(results, indent=2))
-    partial.replace(path)
+    write_json(Path(output_dir) / RESULTS_FILE, results)
     return results
 
 

@@ -281,13 +281,19 @@ def best_clustering_scores(results: dict) -> Optional[dict[str, float]]:
     return None if best is None else {metric: best[metric] for metric in ("accuracy", "nmi", "ari")}
 
 
-def write_results(results: dict, output_dir: Path) -> Path:
-    path = Path(output_dir) / RESULTS_FILE
+def write_json(path: Path, value, sort_keys: bool = False) -> Path:
+    """Writes `value` to `path` as indented JSON, whole or not at all: a reader, or a run killed while
+    writing, never meets half a file. Makes the parent folder if needed."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(results, indent=2, sort_keys=True))
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_text(json.dumps(value, indent=2, sort_keys=sort_keys))
     temporary.replace(path)
     return path
+
+
+def write_results(results: dict, output_dir: Path) -> Path:
+    return write_json(Path(output_dir) / RESULTS_FILE, results, sort_keys=True)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

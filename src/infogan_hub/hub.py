@@ -26,7 +26,7 @@ from .disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
 from .disentanglement import code_labels as disentanglement_code_labels
 from .disentanglement import describe as describe_disentanglement
 from .data import BUILTIN_TRAIN_SIZES
-from .evaluation import CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation
+from .evaluation import CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation, write_json
 from .pipeline import InfoGANPipeline
 
 CARD_TEMPLATE = "infogan_card.md"
@@ -403,7 +403,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         study = json.loads(args.study.read_text())  # fails here, before anything is written, if it is not JSON
         if not {"runs", "summary", "preset"} <= set(study):
             raise SystemExit(f"{args.study} is not a study.json from training/study.py (it needs runs, summary and preset).")
-        (args.output_dir / STUDY_FILE).write_text(json.dumps(study, indent=2))
+        write_json(args.output_dir / STUDY_FILE, study)
     if args.export is not None:
         args.output_dir = export_pipeline(args.output_dir, args.export)
     if args.card_only:
