@@ -1,10 +1,12 @@
 """category_split: an oversized category split in two, in G, Q, the learned prior and Adam's moments."""
 
+import math
+
 import pytest
 import torch
 
 from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
-from infogan_hub.category_split import SPLIT_SHARPNESS, principal_direction, split_category
+from infogan_hub.category_split import SPLIT_SHARPNESS, principal_direction, split_category, two_means_bimodality
 
 from .conftest import SMALL_ARCHITECTURE
 
@@ -24,6 +26,20 @@ def test_the_principal_direction_is_the_features_widest_spread():
     assert spread == pytest.approx(3.0, rel=0.1)
     with pytest.raises(ValueError, match="at least 2 feature vectors"):
         principal_direction(features[:1])
+
+
+def test_bimodality_is_two_over_pi_for_one_gaussian_mode_and_near_one_for_two_modes_far_apart():
+    torch.manual_seed(0)
+    one_mode = torch.randn(4000, 16)
+    assert two_means_bimodality(one_mode) == pytest.approx(2 / math.pi, abs=0.01)
+    two_modes = one_mode.clone()
+    two_modes[:1000, 3] += 10.0  # a mode of a quarter of the images, far along one feature
+    assert two_means_bimodality(two_modes) > 0.9
+    # the score reads the widest direction only: a far mode that is not the widest spread still shows
+    assert two_means_bimodality(torch.cat([two_modes, 20 * torch.randn(4000, 1)], dim=1)) < 0.7
+    assert two_means_bimodality(torch.zeros(5, 3)) == 0.0  # no spread, no modes
+    with pytest.raises(ValueError, match="at least 4 feature vectors, got 3"):
+        two_means_bimodality(one_mode[:3])
 
 
 def test_a_split_makes_twins_in_g_and_the_prior_and_parts_q_s_reading_along_the_direction():

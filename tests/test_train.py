@@ -258,6 +258,29 @@ def test_an_oversized_category_is_split_recorded_and_a_resumed_run_makes_the_sam
     assert not torch.equal(weights(tmp_path / "plain", "discriminator")["q_head.3.weight"], weights(straight, "discriminator")["q_head.3.weight"])
 
 
+def test_the_most_bimodal_category_is_recorded_at_each_check_and_split_above_the_score(tmp_path):
+    def checks(run):
+        return [m for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if any(key.startswith("category_split/") for key in m)]
+
+    # no category is oversized at a share of 0.99, so only the bimodality rule can split
+    bimodal = ["--categorical_prior", "learned", "--prior_warmup_steps", "0", "--category_split_share", "0.99", "--category_split_steps", "2", "3"]
+    launch(tmp_path / "recorded", "--max_train_steps", "4", *bimodal, "--category_split_bimodality", "0.999")
+    recorded = checks(tmp_path / "recorded")
+    assert [m["step"] for m in recorded] == [2, 3]
+    assert all(0 < m["category_split/categorical_0/bimodality"] <= 0.999 for m in recorded)
+    assert not any("category_split/categorical_0/source" in m for m in recorded)
+    # with the score just below what step 2 read (above one Gaussian mode's at this size), step 2
+    # splits that category in place of the smallest, and the run goes another way from there
+    threshold = recorded[0]["category_split/categorical_0/bimodality"] - 1e-6
+    assert threshold > 2 / math.pi
+    launch(tmp_path / "split", "--max_train_steps", "4", *bimodal, "--category_split_bimodality", str(threshold))
+    split = [m for m in checks(tmp_path / "split") if "category_split/categorical_0/source" in m]
+    assert [m["step"] for m in split] == [2, 3]
+    assert split[0]["category_split/categorical_0/source"] == recorded[0]["category_split/categorical_0/bimodal_category"]
+    assert split[0]["category_split/categorical_0/target_share"] <= split[0]["category_split/categorical_0/source_share"]
+    assert not torch.equal(weights(tmp_path / "split", "discriminator")["q_head.3.weight"], weights(tmp_path / "recorded", "discriminator")["q_head.3.weight"])
+
+
 def test_two_processes_make_the_same_split(tmp_path):
     # each process reads the same images with the same weights, so the replicas stay identical
     result = launch(tmp_path, "--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "0",
@@ -387,6 +410,11 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         train.parse_args(["--preset", "mnist_paper", "--category_split_share", "0.2", "--categorical_codes"])
     with pytest.raises(SystemExit, match="--category_split_steps must be positive steps, got \\[0, 100\\]"):
         train.parse_args(["--preset", "mnist", "--category_split_share", "0.2", "--category_split_steps", "0", "100"])
+    for value in ("0.6", "1"):
+        with pytest.raises(SystemExit, match=f"--category_split_bimodality must be 0 \\(off\\) or in \\(2/pi, 1\\) = \\(0.637, 1\\): one Gaussian mode already scores 2/pi, so a lower score would split every category; got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--category_split_bimodality", value])
+    with pytest.raises(SystemExit, match="--category_split_bimodality splits categories of a categorical code: it needs --categorical_codes"):
+        train.parse_args(["--preset", "mnist_paper", "--category_split_bimodality", "0.85", "--categorical_codes"])
 
 
 def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():

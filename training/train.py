@@ -45,7 +45,7 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
-from infogan_hub.category_split import split_category
+from infogan_hub.category_split import split_category, two_means_bimodality
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
@@ -63,6 +63,9 @@ TRAINING_STATE_FILE = "training_state.json"
 CANDIDATE_SEED_STRIDE = 1_000_000
 # --category_split_share reads Q's decisions on this many training images, the same on every process
 CATEGORY_SPLIT_IMAGES = 4096
+# --category_split_bimodality scores only categories holding this share of those images: fewer (82)
+# images are too few to tell two modes from noise.
+BIMODAL_SPLIT_MIN_SHARE = 0.02
 # What a resumed run may change: how long it runs, what it logs and where it pushes; everything
 # else changes the model, the data or the objective, so resuming with another value is refused.
 RESUMABLE_SETTINGS = {
@@ -165,8 +168,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--contrastive_temperature", type=float, default=1.0, help="NT-Xent's temperature (Elastic-InfoGAN: 1)")
     training.add_argument("--category_split_share", type=float, default=0.0,
                           help=f"at each --category_split_steps step, a category holding more than this share of the training images (Q's decisions on {CATEGORY_SPLIT_IMAGES} of them) is split in two along the direction its images vary most in Q's features, taking the place of the code's smallest category (category_split.split_category: two merged classes part); in (1 / categories, 1), above the largest class's share; 0: off")
+    training.add_argument("--category_split_bimodality", type=float, default=0.0,
+                          help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_SPLIT_MIN_SHARE:.0%} of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
     training.add_argument("--category_split_steps", type=int, nargs="+", default=[1500, 1750, 2000, 2250],
-                          help="the steps at which --category_split_share is checked (at most one split per code at each)")
+                          help="the steps at which --category_split_share and --category_split_bimodality are checked (at most one split per code at each)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -253,11 +258,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
         if not 0 < args.consistency_size_floor <= 1 / args.categorical_codes[0]:
             raise SystemExit(f"--consistency_size_floor must be in (0, 1/{args.categorical_codes[0]}] (one over the consistency term's categories), got {args.consistency_size_floor}.")
-    if args.category_split_share:
+    if args.category_split_share or args.category_split_bimodality:
+        option = "--category_split_share" if args.category_split_share else "--category_split_bimodality"
         if not args.categorical_codes:
-            raise SystemExit("--category_split_share splits categories of a categorical code: it needs --categorical_codes.")
-        if not 1 / min(args.categorical_codes) < args.category_split_share < 1:
+            raise SystemExit(f"{option} splits categories of a categorical code: it needs --categorical_codes.")
+        if args.category_split_share and not 1 / min(args.categorical_codes) < args.category_split_share < 1:
             raise SystemExit(f"--category_split_share must be 0 (off) or in (1/{min(args.categorical_codes)}, 1): above the even share, or every code would split at once; got {args.category_split_share}.")
+        if args.category_split_bimodality and not 2 / math.pi < args.category_split_bimodality < 1:
+            raise SystemExit(f"--category_split_bimodality must be 0 (off) or in (2/pi, 1) = (0.637, 1): one Gaussian mode already scores 2/pi, so a lower score would split every category; got {args.category_split_bimodality}.")
         if min(args.category_split_steps) <= 0:
             raise SystemExit(f"--category_split_steps must be positive steps, got {args.category_split_steps}.")
     if args.candidate_runs < 1:
@@ -651,25 +659,38 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
                 tracker.writer.add_image(f"samples/{code}", np.asarray(grid), step, dataformats="HWC")
         pipeline.image_generator.train()
 
-    def split_oversized_categories(step: int) -> None:
-        """Each code's largest category, if it holds more than --category_split_share of the images, is
-        split in two in place of its smallest (category_split.split_category); every process reads the
-        same images with the same weights, so all make the same split."""
+    def split_categories(step: int) -> None:
+        """Each code's largest category, if it holds more than --category_split_share of the images,
+        or else its category most clearly in two modes in D's trunk features, if above
+        --category_split_bimodality, is split in two in place of its smallest
+        (category_split.split_category); every process reads the same images with the same weights,
+        so all make the same split."""
         unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
         images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:CATEGORY_SPLIT_IMAGES].to(accelerator.device)
         with torch.no_grad(), buffers_restored(unwrapped_discriminator):  # read as the D step reads its real batch
             outputs = [unwrapped_discriminator(dataset.batch(chunk)) for chunk in images.split(batch_size)]
+            trunk_features = torch.cat([unwrapped_discriminator.trunk(dataset.batch(chunk)) for chunk in images.split(batch_size)]) if args.category_split_bimodality else None
         features = torch.cat([output.q_features for output in outputs])
         categorical_logits = spec.split_q_output(torch.cat([output.q_output for output in outputs])).categorical_logits
         for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
             decisions = logits.argmax(dim=1)
             shares = categorical_shares([logits], hard=True)
             source, target = int(shares.argmax()), int(shares.argmin())
-            if shares[source] <= args.category_split_share:
-                continue
+            why = f"held {shares[source]:.1%} of the images"
+            if not (args.category_split_share and shares[source] > args.category_split_share):
+                if not args.category_split_bimodality:
+                    continue
+                scores = {category: two_means_bimodality(trunk_features[decisions == category]) for category in range(len(shares))
+                          if category != target and shares[category] >= BIMODAL_SPLIT_MIN_SHARE and (decisions == category).sum() >= 4}  # fmt: skip
+                source = max(scores, key=scores.get)
+                if accelerator.is_main_process:  # the most bimodal category at every check, split or not
+                    record_metrics(step, {f"category_split/{name}/bimodality": scores[source], f"category_split/{name}/bimodal_category": source})
+                if scores[source] <= args.category_split_bimodality:
+                    continue
+                why = f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})"
             split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[decisions == source],
                            optimizers=(generator_optimizer, discriminator_optimizer))  # fmt: skip
-            accelerator.print(f"step {step}: {name} = {source} held {shares[source]:.1%} of the images: split into {source} and {target} (which held {shares[target]:.1%}).")
+            accelerator.print(f"step {step}: {name} = {source} {why}: split into {source} and {target} (which held {shares[target]:.1%}).")
             if accelerator.is_main_process:
                 record_metrics(step, {f"category_split/{name}/source": source, f"category_split/{name}/target": target,
                                       f"category_split/{name}/source_share": shares[source].item(), f"category_split/{name}/target_share": shares[target].item()})  # fmt: skip
@@ -778,8 +799,8 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
 
         global_step += 1
         progress_bar.update(1)
-        if args.category_split_share and global_step in args.category_split_steps:
-            split_oversized_categories(global_step)
+        if (args.category_split_share or args.category_split_bimodality) and global_step in args.category_split_steps:
+            split_categories(global_step)
         if global_step % args.logging_steps == 0 or global_step == max_train_steps:
             bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]).detach()
             logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}

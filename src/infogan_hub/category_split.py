@@ -6,6 +6,8 @@ cluster along its principal direction, and DeepCluster re-seeds an empty cluster
 this does both for InfoGAN: the emptiest category of a code becomes the oversized one's twin in G,
 Q and the learned prior, Q reads the two apart along the direction in which the oversized
 category's real images vary most, and G learns, through L_I, to draw for each what Q reads.
+Two rare classes merged in one category (3 and 0 of 3% each) leave no category oversized; their
+images' features then fall in two modes, which `two_means_bimodality` scores without labels.
 """
 
 from collections.abc import Sequence
@@ -28,6 +30,22 @@ def principal_direction(features: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     mean = features.mean(dim=0)
     _, singular_values, right = torch.linalg.svd(features - mean, full_matrices=False)
     return mean, right[0], singular_values[0] / (features.shape[0] - 1) ** 0.5
+
+
+def two_means_bimodality(features: torch.Tensor) -> float:
+    """How far `(count, width)` features fall in two modes along their principal direction: the
+    share of their projection's variance that lies between the two halves of the best cut of it in
+    two (1-D two-means, solved exactly over every cut of the sorted projections). 2/π ≈ 0.64 for one
+    Gaussian mode, towards 1 for two modes far apart."""
+    if features.shape[0] < 4:
+        raise ValueError(f"A bimodality score needs at least 4 feature vectors, got {features.shape[0]}.")
+    mean, direction, _ = principal_direction(features.double())
+    values = ((features.double() - mean) @ direction).sort().values
+    count, total = values.shape[0], values.sum()
+    left_sums, left_counts = values.cumsum(0)[:-1], torch.arange(1, count, dtype=values.dtype)
+    between = left_sums**2 / left_counts + (total - left_sums) ** 2 / (count - left_counts) - total**2 / count
+    spread = ((values - total / count) ** 2).sum()
+    return float(between.max() / spread) if spread > 0 else 0.0
 
 
 def category_positions(spec: LatentSpec, code: int) -> tuple[int, int]:

@@ -1,0 +1,135 @@
+"""What the category split's check would see in a finished run, told with the labels it never read.
+
+    python benchmarks/split_checks.py output/imbalanced-mnist/learned_prior_consistency_floor/split-0/seed-0 ...
+    python benchmarks/split_checks.py RUN ... --thresholds 0.16 0.18 0.2 --results checks.json
+
+For each checkpoint a run kept (and its final model), Q sorts the 4096 training images that
+train.py's `--category_split_share` check reads (the same seeded draw, read as the D step reads its
+real batch). Per category it prints the share, the digits it holds (the data's labels, never seen by
+training) and a label-free bimodality score: Q's hidden features (or D's trunk features) of the
+category's images projected on their principal direction and cut in two by 1-D two-means, the share
+of the projection's variance between the two halves (2/π ≈ 0.64 for one Gaussian, towards 1 for two
+well-apart modes), and where the images' transformed copies (the consistency term's) cross to most.
+Then, per share and per bimodality score, the first check that would fire and whether the category it
+would split holds two digits. A run's checkpoints after a split has fired show the split's work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPOSITORY / "training"))
+import train  # noqa: E402  training/train.py: the check's image count and its reading of D
+from infogan_hub.category_split import two_means_bimodality  # noqa: E402
+from infogan_hub.data import load_dataset  # noqa: E402
+from infogan_hub.evaluation import write_json  # noqa: E402
+from infogan_hub.models import InfoGANDiscriminator  # noqa: E402
+
+# A category holds two digits when its second digit is at least this share of its images.
+MERGE_SHARE = 0.2
+DISCRIMINATOR_WEIGHTS = "model_1.safetensors"  # accelerate's save_state: the second model prepared
+
+
+def bimodality(features: torch.Tensor) -> float:
+    """category_split.two_means_bimodality, NaN for a category of fewer than 4 images."""
+    return two_means_bimodality(features) if features.shape[0] >= 4 else float("nan")
+
+
+def states(run: Path) -> list[tuple[int, Path | None]]:
+    """(step, discriminator weights) of every checkpoint the run kept, and its final model (None: its folder)."""
+    kept = sorted((int(path.name.split("-")[1]), path / DISCRIMINATOR_WEIGHTS) for path in run.glob("checkpoint-*") if (path / DISCRIMINATOR_WEIGHTS).exists())
+    final = json.loads((run / "training_config.json").read_text()).get("max_train_steps")
+    return kept + [(final, None)]
+
+
+@torch.no_grad()
+def check(run: Path, step: int, weights: Path | None) -> dict:
+    settings = json.loads((run / "training_config.json").read_text())
+    discriminator = InfoGANDiscriminator.from_pretrained(run / "discriminator")
+    if weights is not None:
+        discriminator.load_state_dict(load_file(weights))
+    discriminator.train()  # read as the D step reads its real batch (batch statistics), as train.py's check does
+    dataset = load_dataset(settings["dataset"], "train")
+    images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings["seed"]))[: train.CATEGORY_SPLIT_IMAGES]
+    batch_size = settings["train_batch_size"]
+    outputs, trunk, copies = [], [], []
+    transform = torch.Generator().manual_seed(settings["seed"])
+    for chunk in images.split(batch_size):
+        batch = dataset.batch(chunk)
+        outputs.append(discriminator(batch))
+        trunk.append(discriminator.trunk(batch))
+        copies.append(discriminator(train.consistency_copy(argparse.Namespace(**settings), batch, transform)))
+    spec = discriminator.latent_spec
+    decisions, copy_decisions = (spec.split_q_output(torch.cat([output.q_output for output in read])).categorical_logits[0].argmax(dim=1) for read in (outputs, copies))
+    q_features, trunk_features = torch.cat([output.q_features for output in outputs]), torch.cat(trunk)
+    labels = dataset.labels[images]
+    categories = []
+    for category in range(spec.categorical_codes[0]):
+        mine = decisions == category
+        digits = torch.bincount(labels[mine], minlength=10).double()
+        order = digits.argsort(descending=True)
+        held = [(int(digit), float(digits[digit] / max(1, int(mine.sum())))) for digit in order[:2] if digits[digit] > 0]
+        crossings = torch.bincount(copy_decisions[mine], minlength=spec.categorical_codes[0]).double() / max(1, int(mine.sum()))
+        crossings[category] = 0
+        categories.append({"category": category, "share": float(mine.double().mean()), "digits": held,
+                           "merge": len(held) == 2 and held[1][1] >= MERGE_SHARE,
+                           "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()),
+                           "q_bimodality": bimodality(q_features[mine]), "trunk_bimodality": bimodality(trunk_features[mine])})  # fmt: skip
+    return {"step": step, "categories": categories}
+
+
+def first_fire(checks: list[dict], threshold: float) -> dict | None:
+    """The first check whose largest category holds more than `threshold` of the images."""
+    for state in checks:
+        largest = max(state["categories"], key=lambda category: category["share"])
+        if largest["share"] > threshold:
+            return {"step": state["step"], "share": largest["share"], "digits": largest["digits"], "merge": largest["merge"]}
+    return None
+
+
+def first_bimodal_fire(checks: list[dict], threshold: float) -> dict | None:
+    """The first check with a category (of at least train.BIMODAL_SPLIT_MIN_SHARE, not the smallest)
+    scoring above `threshold` in D's trunk features, as --category_split_bimodality reads them."""
+    for state in checks:
+        smallest = min(state["categories"], key=lambda category: category["share"])
+        scored = [category for category in state["categories"] if category is not smallest and category["share"] >= train.BIMODAL_SPLIT_MIN_SHARE]
+        best = max(scored, key=lambda category: category["trunk_bimodality"])
+        if best["trunk_bimodality"] > threshold:
+            return {"step": state["step"], "share": best["share"], "digits": best["digits"], "merge": best["merge"], "bimodality": best["trunk_bimodality"]}
+    return None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=Path, nargs="+", help="finished run folders (training_config.json, discriminator/, checkpoint-*/)")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.16, 0.18, 0.2], help="shares, as --category_split_share")
+    parser.add_argument("--bimodalities", type=float, nargs="+", default=[0.8, 0.85], help="scores, as --category_split_bimodality")
+    parser.add_argument("--results", type=Path, default=None, help="a JSON file to write every check to")
+    args = parser.parse_args(argv)
+    report = {}
+    for run in args.runs:
+        checks = [check(run, step, weights) for step, weights in states(run)]
+        report[str(run)] = {"checks": checks, "fires": {f"share {threshold}": first_fire(checks[:-1], threshold) for threshold in args.thresholds}
+                            | {f"bimodality {threshold}": first_bimodal_fire(checks[:-1], threshold) for threshold in args.bimodalities}}  # fmt: skip
+        print(f"\n{run}")
+        for state in checks:
+            print(f"  step {state['step']}:")
+            for category in sorted(state["categories"], key=lambda category: -category["share"]):
+                digits = " + ".join(f"{digit} {share:.0%}" for digit, share in category["digits"])
+                print(f"    {category['category']}: {category['share']:6.1%}  {digits:16s} copies to {category['crosses_to']} {category['crossing']:4.0%}  Q {category['q_bimodality']:.2f}  trunk {category['trunk_bimodality']:.2f}{'  MERGE' if category['merge'] else ''}")
+        for threshold, fire in report[str(run)]["fires"].items():
+            print(f"  {threshold}: " + ("no check fires" if fire is None else f"fires at step {fire['step']} on {fire['share']:.1%} ({'two digits' if fire['merge'] else 'one digit'})"))
+    if args.results:
+        write_json(args.results, report)
+    return report
+
+
+if __name__ == "__main__":
+    main()
