@@ -28,7 +28,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
 import train  # noqa: E402  training/train.py: the check's image count and its reading of D
 from infogan_hub.category_split import two_means_bimodality  # noqa: E402
-from infogan_hub.data import load_dataset  # noqa: E402
+from infogan_hub.data import ImageDataset, load_dataset  # noqa: E402
 from infogan_hub.evaluation import write_json  # noqa: E402
 from infogan_hub.models import InfoGANDiscriminator  # noqa: E402
 
@@ -42,21 +42,19 @@ def bimodality(features: torch.Tensor) -> float:
     return two_means_bimodality(features) if features.shape[0] >= 4 else float("nan")
 
 
-def states(run: Path) -> list[tuple[int, Path | None]]:
+def states(run: Path, settings: dict) -> list[tuple[int, Path | None]]:
     """(step, discriminator weights) of every checkpoint the run kept, and its final model (None: its folder)."""
     kept = sorted((int(path.name.split("-")[1]), path / DISCRIMINATOR_WEIGHTS) for path in run.glob("checkpoint-*") if (path / DISCRIMINATOR_WEIGHTS).exists())
-    final = json.loads((run / "training_config.json").read_text()).get("max_train_steps")
-    return kept + [(final, None)]
+    return kept + [(settings["max_train_steps"], None)]
 
 
 @torch.no_grad()
-def check(run: Path, step: int, weights: Path | None) -> dict:
-    settings = json.loads((run / "training_config.json").read_text())
+def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: Path | None) -> dict:
+    """What Q and D read, at `step`, on the images train.py's check reads from `dataset` (the run's training set)."""
     discriminator = InfoGANDiscriminator.from_pretrained(run / "discriminator")
     if weights is not None:
         discriminator.load_state_dict(load_file(weights))
     discriminator.train()  # read as the D step reads its real batch (batch statistics), as train.py's check does
-    dataset = load_dataset(settings["dataset"], "train")
     images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings["seed"]))[: train.CATEGORY_SPLIT_IMAGES]
     batch_size = settings["train_batch_size"]
     outputs, trunk, copies = [], [], []
@@ -115,7 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     report = {}
     for run in args.runs:
-        checks = [check(run, step, weights) for step, weights in states(run)]
+        settings = json.loads((run / "training_config.json").read_text())
+        dataset = load_dataset(settings["dataset"], "train")  # once per run, read at every checkpoint
+        checks = [check(run, settings, dataset, step, weights) for step, weights in states(run, settings)]
         report[str(run)] = {"checks": checks, "fires": {f"share {threshold}": first_fire(checks[:-1], threshold) for threshold in args.thresholds}
                             | {f"bimodality {threshold}": first_bimodal_fire(checks[:-1], threshold) for threshold in args.bimodalities}}  # fmt: skip
         print(f"\n{run}")

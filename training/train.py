@@ -667,10 +667,15 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         so all make the same split."""
         unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
         images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:CATEGORY_SPLIT_IMAGES].to(accelerator.device)
+        outputs, trunk_outputs = [], []
         with torch.no_grad(), buffers_restored(unwrapped_discriminator):  # read as the D step reads its real batch
-            outputs = [unwrapped_discriminator(dataset.batch(chunk)) for chunk in images.split(batch_size)]
-            trunk_features = torch.cat([unwrapped_discriminator.trunk(dataset.batch(chunk)) for chunk in images.split(batch_size)]) if args.category_split_bimodality else None
+            for chunk in images.split(batch_size):
+                batch = dataset.batch(chunk)
+                outputs.append(unwrapped_discriminator(batch))
+                if args.category_split_bimodality:
+                    trunk_outputs.append(unwrapped_discriminator.trunk(batch))
         features = torch.cat([output.q_features for output in outputs])
+        trunk_features = torch.cat(trunk_outputs) if trunk_outputs else None
         categorical_logits = spec.split_q_output(torch.cat([output.q_output for output in outputs])).categorical_logits
         for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
             decisions = logits.argmax(dim=1)
