@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
 import train  # noqa: E402  training/train.py: the check's image count and its reading of D
-from infogan_hub.category_split import two_means_bimodality  # noqa: E402
+from infogan_hub.category_split import bimodal_candidates, two_means_bimodality  # noqa: E402
 from infogan_hub.data import ImageDataset, load_dataset  # noqa: E402
 from infogan_hub.evaluation import write_json  # noqa: E402
 from infogan_hub.models import InfoGANDiscriminator  # noqa: E402
@@ -93,12 +93,11 @@ def first_fire(checks: list[dict], threshold: float) -> dict | None:
 
 
 def first_bimodal_fire(checks: list[dict], threshold: float) -> dict | None:
-    """The first check with a category (of at least train.BIMODAL_SPLIT_MIN_SHARE, not the smallest)
-    scoring above `threshold` in D's trunk features, as --category_split_bimodality reads them."""
+    """The first check with a category (one of category_split.bimodal_candidates) scoring above
+    `threshold` in D's trunk features, as --category_split_bimodality reads them."""
     for state in checks:
-        smallest = min(state["categories"], key=lambda category: category["share"])
-        scored = [category for category in state["categories"] if category is not smallest and category["share"] >= train.BIMODAL_SPLIT_MIN_SHARE]
-        best = max(scored, key=lambda category: category["trunk_bimodality"])
+        categories = state["categories"]  # in category order
+        best = max((categories[category] for category in bimodal_candidates([category["share"] for category in categories])), key=lambda category: category["trunk_bimodality"])
         if best["trunk_bimodality"] > threshold:
             return {"step": state["step"], "share": best["share"], "digits": best["digits"], "merge": best["merge"], "bimodality": best["trunk_bimodality"]}
     return None

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
-from infogan_hub.category_split import SPLIT_SHARPNESS, principal_direction, split_category, two_means_bimodality
+from infogan_hub.category_split import BIMODAL_MIN_SHARE, SPLIT_SHARPNESS, bimodal_candidates, principal_direction, split_category, two_means_bimodality
 
 from .conftest import SMALL_ARCHITECTURE
 
@@ -40,6 +40,13 @@ def test_bimodality_is_two_over_pi_for_one_gaussian_mode_and_near_one_for_two_mo
     assert two_means_bimodality(torch.zeros(5, 3)) == 0.0  # no spread, no modes
     with pytest.raises(ValueError, match="at least 4 feature vectors, got 3"):
         two_means_bimodality(one_mode[:3])
+
+
+def test_bimodal_candidates_leave_out_the_smallest_category_and_those_too_small_to_score():
+    shares = [0.30, 0.015, 0.02, 0.25, 0.005, 0.41]
+    assert bimodal_candidates(shares) == [0, 2, 3, 5]  # 4 is the smallest; 1 holds less than 2%
+    assert BIMODAL_MIN_SHARE == 0.02 and bimodal_candidates([0.5, 0.25, 0.25]) == [0, 2]  # the first of equal smallest is left out
+    assert bimodal_candidates([0.1, 0.01]) == [0]
 
 
 def test_a_split_makes_twins_in_g_and_the_prior_and_parts_q_s_reading_along_the_direction():

@@ -45,7 +45,7 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
-from infogan_hub.category_split import split_category, two_means_bimodality
+from infogan_hub.category_split import BIMODAL_MIN_SHARE, bimodal_candidates, split_category, two_means_bimodality
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
@@ -63,9 +63,6 @@ TRAINING_STATE_FILE = "training_state.json"
 CANDIDATE_SEED_STRIDE = 1_000_000
 # --category_split_share reads Q's decisions on this many training images, the same on every process
 CATEGORY_SPLIT_IMAGES = 4096
-# --category_split_bimodality scores only categories holding this share of those images: fewer (82)
-# images are too few to tell two modes from noise.
-BIMODAL_SPLIT_MIN_SHARE = 0.02
 # What a resumed run may change: how long it runs, what it logs and where it pushes; everything
 # else changes the model, the data or the objective, so resuming with another value is refused.
 RESUMABLE_SETTINGS = {
@@ -169,7 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--category_split_share", type=float, default=0.0,
                           help=f"at each --category_split_steps step, a category holding more than this share of the training images (Q's decisions on {CATEGORY_SPLIT_IMAGES} of them) is split in two along the direction its images vary most in Q's features, taking the place of the code's smallest category (category_split.split_category: two merged classes part); in (1 / categories, 1), above the largest class's share; 0: off")
     training.add_argument("--category_split_bimodality", type=float, default=0.0,
-                          help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_SPLIT_MIN_SHARE:.0%} of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
+                          help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_MIN_SHARE:.0%} of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
     training.add_argument("--category_split_steps", type=int, nargs="+", default=[1500, 1750, 2000, 2250],
                           help="the steps at which --category_split_share and --category_split_bimodality are checked (at most one split per code at each)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
@@ -685,8 +682,8 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
             if not (args.category_split_share and shares[source] > args.category_split_share):
                 if not args.category_split_bimodality:
                     continue
-                scores = {category: two_means_bimodality(trunk_features[decisions == category]) for category in range(len(shares))
-                          if category != target and shares[category] >= BIMODAL_SPLIT_MIN_SHARE and (decisions == category).sum() >= 4}  # fmt: skip
+                scores = {category: two_means_bimodality(trunk_features[decisions == category])
+                          for category in bimodal_candidates(shares.tolist()) if (decisions == category).sum() >= 4}  # fmt: skip
                 source = max(scores, key=scores.get)
                 if accelerator.is_main_process:  # the most bimodal category at every check, split or not
                     record_metrics(step, {f"category_split/{name}/bimodality": scores[source], f"category_split/{name}/bimodal_category": source})

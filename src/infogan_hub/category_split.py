@@ -17,6 +17,9 @@ import torch
 from .latent import LatentSpec
 from .models import InfoGANDiscriminator, InfoGANGenerator
 
+# A bimodality score is read only for categories holding at least this share of the images read:
+# fewer (82 of 4096) are too few to tell two modes from noise.
+BIMODAL_MIN_SHARE = 0.02
 # Q's two logits differ by this many standard deviations of the features' projection on the
 # direction: decisive for most images, without saturating the softmax.
 SPLIT_SHARPNESS = 2.0
@@ -46,6 +49,14 @@ def two_means_bimodality(features: torch.Tensor) -> float:
     between = left_sums**2 / left_counts + (total - left_sums) ** 2 / (count - left_counts) - total**2 / count
     spread = ((values - total / count) ** 2).sum()
     return float(between.max() / spread) if spread > 0 else 0.0
+
+
+def bimodal_candidates(shares: Sequence[float]) -> list[int]:
+    """The categories a split in two modes may take its source from, given each category's share of
+    the images read: those holding at least `BIMODAL_MIN_SHARE`, except the smallest (the first of
+    equal smallest), whose place the split takes."""
+    smallest = min(range(len(shares)), key=lambda category: shares[category])
+    return [category for category, share in enumerate(shares) if category != smallest and share >= BIMODAL_MIN_SHARE]
 
 
 def category_positions(spec: LatentSpec, code: int) -> tuple[int, int]:
