@@ -6,7 +6,17 @@ import pytest
 import torch
 
 from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
-from infogan_hub.category_split import BIMODAL_MIN_SHARE, SPLIT_SHARPNESS, bimodal_candidates, principal_direction, split_category, two_means_bimodality
+from infogan_hub.category_split import (
+    BIMODAL_MIN_SHARE,
+    SPLIT_SHARPNESS,
+    bimodal_candidates,
+    invariant_direction,
+    pair_crossing,
+    principal_direction,
+    recut_gain,
+    split_category,
+    two_means_bimodality,
+)
 
 from .conftest import SMALL_ARCHITECTURE
 
@@ -40,6 +50,49 @@ def test_bimodality_is_two_over_pi_for_one_gaussian_mode_and_near_one_for_two_mo
     assert two_means_bimodality(torch.zeros(5, 3)) == 0.0  # no spread, no modes
     with pytest.raises(ValueError, match="at least 4 feature vectors, got 3"):
         two_means_bimodality(one_mode[:3])
+
+
+def two_classes_cut_by_slant(count=2000, width=4):
+    """Features of two classes (feature 0: -1 or +1, unmoved by the transform) whose widest spread
+    is a slant (feature 1: spread 3) that each image's transformed copy moves a lot, with noise."""
+    torch.manual_seed(0)
+    classes = torch.randint(0, 2, (count,))
+    features = torch.randn(count, width) * 0.5
+    features[:, 0] += 2.0 * classes - 1
+    features[:, 1] = 3.0 * torch.randn(count)
+    copies = features + torch.randn(count, width) * torch.tensor([0.4, 3.0] + [0.3] * (width - 2))
+    return classes, features, copies
+
+
+def test_the_invariant_direction_is_the_spread_a_transform_does_not_move_and_cuts_by_class():
+    classes, features, copies = two_classes_cut_by_slant()
+    assert principal_direction(features)[1][1].abs() > 0.99  # the widest spread is the slant
+    mean, direction, spread = invariant_direction(features, copies)
+    assert torch.allclose(mean, features.mean(dim=0)) and direction.norm() == pytest.approx(1.0)
+    assert direction[0].abs() > 0.95
+    assert spread == pytest.approx(((features - mean) @ direction).std().item(), rel=1e-4)
+    sides = (features - mean) @ direction > 0
+    assert max((sides == (classes == 1)).float().mean(), (sides == (classes == 0)).float().mean()) > 0.95
+    with pytest.raises(ValueError, match=r"at least 2 feature vectors and a copy of each, got \(5, 4\) and \(4, 4\)"):
+        invariant_direction(features[:5], copies[:4])
+
+
+def test_a_slant_cut_pair_crosses_often_and_a_cut_along_the_invariant_direction_crosses_less():
+    classes, features, copies = two_classes_cut_by_slant()
+    # Q's categories 3 and 7 cut the images by slant; the copies' slant moves, so many cross
+    decisions = torch.where(features[:, 1] > 0, 3, 7)
+    copy_decisions = torch.where(copies[:, 1] > 0, 3, 7)
+    copy_decisions[:10] = 5  # crossing to a third category is not crossing within the pair
+    crossed = ((decisions != copy_decisions) & (copy_decisions != 5)).float().mean().item()
+    crossing = pair_crossing(decisions, copy_decisions, 3, 7)
+    assert crossing == pytest.approx(crossed) and crossing > 0.2
+    assert pair_crossing(decisions, copy_decisions, 3, 4) == 0.0  # category 4 holds no image
+    assert recut_gain(features, copies, crossing) < 0.3
+    # a pair already cut by class gains nothing from a re-cut: its copies cross the invariant cut about as often
+    by_class, copies_by_class = (torch.where(values[:, 0] > 0, 3, 7) for values in (features, copies))
+    class_crossing = pair_crossing(by_class, copies_by_class, 3, 7)
+    assert 0.02 < class_crossing < 0.1 and 0.8 < recut_gain(features, copies, class_crossing) < 1.25
+    assert recut_gain(features, copies, 0.0) == math.inf
 
 
 def test_bimodal_candidates_leave_out_the_smallest_category_and_those_too_small_to_score():
@@ -96,6 +149,18 @@ def test_a_split_makes_twins_in_g_and_the_prior_and_parts_q_s_reading_along_the_
         assert torch.equal(discriminator_optimizer.state[q_layer.weight][moment][10 + target], discriminator_optimizer.state[q_layer.weight][moment][10 + source])
         prior_state = generator_optimizer.state[image_generator.categorical_prior_logits][moment]
         assert prior_state[10 + target] == prior_state[10 + source]
+
+
+def test_a_re_cut_parts_q_s_reading_of_the_pair_along_the_invariant_direction():
+    image_generator, discriminator = learned_prior_models()
+    classes, features, copies = two_classes_cut_by_slant(width=16)
+    split_category(image_generator, discriminator, 0, 6, 2, features, copy_q_features=copies)
+    mean, direction, spread = invariant_direction(features, copies)
+    logits = discriminator.q_head[-1](features).detach()
+    difference = logits[:, 6] - logits[:, 2]
+    assert torch.allclose(difference, SPLIT_SHARPNESS * (features - mean) @ direction / spread, atol=1e-4)
+    reads_six = difference > 0
+    assert max((reads_six == (classes == 1)).float().mean(), (reads_six == (classes == 0)).float().mean()) > 0.95
 
 
 def test_bad_codes_and_categories_are_refused_with_what_is_allowed(small_models):

@@ -258,14 +258,16 @@ def test_an_oversized_category_is_split_recorded_and_a_resumed_run_makes_the_sam
     assert not torch.equal(weights(tmp_path / "plain", "discriminator")["q_head.3.weight"], weights(straight, "discriminator")["q_head.3.weight"])
 
 
-def test_the_most_bimodal_category_is_recorded_at_each_check_and_split_above_the_score(tmp_path):
-    def checks(run):
-        return [m for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if any(key.startswith("category_split/") for key in m)]
+def split_checks(run):
+    """The records of a run's category split checks (metrics.jsonl lines with category_split/ keys)."""
+    return [m for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if any(key.startswith("category_split/") for key in m)]
 
+
+def test_the_most_bimodal_category_is_recorded_at_each_check_and_split_above_the_score(tmp_path):
     # no category is oversized at a share of 0.99, so only the bimodality rule can split
     bimodal = ["--categorical_prior", "learned", "--prior_warmup_steps", "0", "--category_split_share", "0.99", "--category_split_steps", "2", "3"]
     launch(tmp_path / "recorded", "--max_train_steps", "4", *bimodal, "--category_split_bimodality", "0.999")
-    recorded = checks(tmp_path / "recorded")
+    recorded = split_checks(tmp_path / "recorded")
     assert [m["step"] for m in recorded] == [2, 3]
     assert all(0 < m["category_split/categorical_0/bimodality"] <= 0.999 for m in recorded)
     assert not any("category_split/categorical_0/source" in m for m in recorded)
@@ -274,11 +276,28 @@ def test_the_most_bimodal_category_is_recorded_at_each_check_and_split_above_the
     threshold = recorded[0]["category_split/categorical_0/bimodality"] - 1e-6
     assert threshold > 2 / math.pi
     launch(tmp_path / "split", "--max_train_steps", "4", *bimodal, "--category_split_bimodality", str(threshold))
-    split = [m for m in checks(tmp_path / "split") if "category_split/categorical_0/source" in m]
+    split = [m for m in split_checks(tmp_path / "split") if "category_split/categorical_0/source" in m]
     assert [m["step"] for m in split] == [2, 3]
     assert split[0]["category_split/categorical_0/source"] == recorded[0]["category_split/categorical_0/bimodal_category"]
     assert split[0]["category_split/categorical_0/target_share"] <= split[0]["category_split/categorical_0/source_share"]
     assert not torch.equal(weights(tmp_path / "split", "discriminator")["q_head.3.weight"], weights(tmp_path / "recorded", "discriminator")["q_head.3.weight"])
+
+
+def test_the_most_promising_re_cut_is_recorded_at_each_check_and_made_below_the_gain(tmp_path):
+    # an untrained Q's copies cross its categories often; no invariant cut halves that (gain 0.5)
+    recut = ["--categorical_prior", "learned", "--prior_warmup_steps", "0", "--category_recut_crossing", "0.01", "--category_split_steps", "2", "3"]
+    launch(tmp_path / "recorded", "--max_train_steps", "4", *recut, "--category_recut_gain", "0.5")
+    recorded = split_checks(tmp_path / "recorded")
+    assert [m["step"] for m in recorded] == [2, 3]
+    assert all(m["category_split/categorical_0/recut_crossing"] > 0.01 and m["category_split/categorical_0/recut_gain"] >= 0.5 for m in recorded)
+    assert not any("category_split/categorical_0/source" in m for m in recorded)
+    # with the gain just above what step 2 read, step 2 re-cuts that pair, and the run goes another way from there
+    gain = recorded[0]["category_split/categorical_0/recut_gain"] + 1e-6
+    launch(tmp_path / "recut", "--max_train_steps", "4", *recut, "--category_recut_gain", str(gain))
+    made = [m for m in split_checks(tmp_path / "recut") if "category_split/categorical_0/source" in m]
+    assert made and made[0]["step"] == 2
+    assert made[0]["category_split/categorical_0/source_share"] >= made[0]["category_split/categorical_0/target_share"] >= 0.02
+    assert not torch.equal(weights(tmp_path / "recut", "discriminator")["q_head.3.weight"], weights(tmp_path / "recorded", "discriminator")["q_head.3.weight"])
 
 
 def test_two_processes_make_the_same_split(tmp_path):
@@ -415,6 +434,13 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
             train.parse_args(["--preset", "mnist", "--category_split_bimodality", value])
     with pytest.raises(SystemExit, match="--category_split_bimodality splits categories of a categorical code: it needs --categorical_codes"):
         train.parse_args(["--preset", "mnist_paper", "--category_split_bimodality", "0.85", "--categorical_codes"])
+    for value in ("-0.1", "1"):
+        with pytest.raises(SystemExit, match=f"--category_recut_crossing must be 0 \\(off\\) or a rate in \\(0, 1\\) at which two categories' copies cross between them; got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--category_recut_crossing", value])
+    with pytest.raises(SystemExit, match="--category_recut_gain must be positive .*; got 0.0"):
+        train.parse_args(["--preset", "mnist", "--category_recut_crossing", "0.1", "--category_recut_gain", "0"])
+    with pytest.raises(SystemExit, match="--category_recut_crossing splits categories of a categorical code: it needs --categorical_codes"):
+        train.parse_args(["--preset", "mnist_paper", "--category_recut_crossing", "0.1", "--categorical_codes"])
 
 
 def test_the_hub_token_is_redacted_from_the_recorded_command_in_either_form():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -45,7 +46,7 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
-from infogan_hub.category_split import BIMODAL_MIN_SHARE, bimodal_candidates, split_category, two_means_bimodality
+from infogan_hub.category_split import BIMODAL_MIN_SHARE, RECUT_GAIN, bimodal_candidates, pair_crossing, recut_gain, split_category, two_means_bimodality
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
@@ -167,8 +168,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help=f"at each --category_split_steps step, a category holding more than this share of the training images (Q's decisions on {CATEGORY_SPLIT_IMAGES} of them) is split in two along the direction its images vary most in Q's features, taking the place of the code's smallest category (category_split.split_category: two merged classes part); in (1 / categories, 1), above the largest class's share; 0: off")
     training.add_argument("--category_split_bimodality", type=float, default=0.0,
                           help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_MIN_SHARE:.0%} of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
+    training.add_argument("--category_recut_crossing", type=float, default=0.0,
+                          help=f"at the same steps, where neither splits, the pair of categories (each of at least {BIMODAL_MIN_SHARE:.0%} of the images) whose images' transformed copies (the consistency term's) cross between them above this rate is re-cut along the direction of Q's features that the transforms move least relative to its spread (category_split.invariant_direction), if the copies would cross that cut less than --category_recut_gain times as often: two categories that cut two classes by slant or width part them by class; in (0, 1); 0: off")
+    training.add_argument("--category_recut_gain", type=float, default=RECUT_GAIN,
+                          help="with --category_recut_crossing, how much less often the copies must cross the invariant cut than the pair now (category_split.recut_gain) for the re-cut to be made; positive")
     training.add_argument("--category_split_steps", type=int, nargs="+", default=[1500, 1750, 2000, 2250],
-                          help="the steps at which --category_split_share and --category_split_bimodality are checked (at most one split per code at each)")
+                          help="the steps at which --category_split_share, --category_split_bimodality and --category_recut_crossing are checked (at most one split or re-cut per code at each)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -255,14 +260,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
         if not 0 < args.consistency_size_floor <= 1 / args.categorical_codes[0]:
             raise SystemExit(f"--consistency_size_floor must be in (0, 1/{args.categorical_codes[0]}] (one over the consistency term's categories), got {args.consistency_size_floor}.")
-    if args.category_split_share or args.category_split_bimodality:
-        option = "--category_split_share" if args.category_split_share else "--category_split_bimodality"
+    if args.category_split_share or args.category_split_bimodality or args.category_recut_crossing:
+        option = next(option for option, value in (("--category_split_share", args.category_split_share), ("--category_split_bimodality", args.category_split_bimodality),
+                                                   ("--category_recut_crossing", args.category_recut_crossing)) if value)  # fmt: skip
         if not args.categorical_codes:
             raise SystemExit(f"{option} splits categories of a categorical code: it needs --categorical_codes.")
         if args.category_split_share and not 1 / min(args.categorical_codes) < args.category_split_share < 1:
             raise SystemExit(f"--category_split_share must be 0 (off) or in (1/{min(args.categorical_codes)}, 1): above the even share, or every code would split at once; got {args.category_split_share}.")
         if args.category_split_bimodality and not 2 / math.pi < args.category_split_bimodality < 1:
             raise SystemExit(f"--category_split_bimodality must be 0 (off) or in (2/pi, 1) = (0.637, 1): one Gaussian mode already scores 2/pi, so a lower score would split every category; got {args.category_split_bimodality}.")
+        if not 0 <= args.category_recut_crossing < 1:
+            raise SystemExit(f"--category_recut_crossing must be 0 (off) or a rate in (0, 1) at which two categories' copies cross between them; got {args.category_recut_crossing}.")
+        if args.category_recut_gain <= 0:
+            raise SystemExit(f"--category_recut_gain must be positive (the invariant cut's crossing over the pair's; below 1 asks it to cross less); got {args.category_recut_gain}.")
         if min(args.category_split_steps) <= 0:
             raise SystemExit(f"--category_split_steps must be positive steps, got {args.category_split_steps}.")
     if args.candidate_runs < 1:
@@ -659,43 +669,88 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
     def split_categories(step: int) -> None:
         """Each code's largest category, if it holds more than --category_split_share of the images,
         or else its category most clearly in two modes in D's trunk features, if above
-        --category_split_bimodality, is split in two in place of its smallest
-        (category_split.split_category); every process reads the same images with the same weights,
-        so all make the same split."""
+        --category_split_bimodality, is split in two in place of its smallest; or else, with
+        --category_recut_crossing, the pair of categories its images' transformed copies cross between
+        is re-cut along Q's transform-invariant direction, where the copies cross that cut less
+        (category_split.split_category). Every process reads the same images and copies with the same
+        weights, so all make the same change."""
         unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
         images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:CATEGORY_SPLIT_IMAGES].to(accelerator.device)
-        outputs, trunk_outputs = [], []
+        transform = torch.Generator().manual_seed(args.seed)
+        outputs, trunk_outputs, copy_outputs = [], [], []
         with torch.no_grad(), buffers_restored(unwrapped_discriminator):  # read as the D step reads its real batch
             for chunk in images.split(batch_size):
                 batch = dataset.batch(chunk)
                 outputs.append(unwrapped_discriminator(batch))
                 if args.category_split_bimodality:
                     trunk_outputs.append(unwrapped_discriminator.trunk(batch))
+                if args.category_recut_crossing:
+                    copy_outputs.append(unwrapped_discriminator(consistency_copy(args, batch, transform)))
         features = torch.cat([output.q_features for output in outputs])
         trunk_features = torch.cat(trunk_outputs) if trunk_outputs else None
+        copy_features = torch.cat([output.q_features for output in copy_outputs]) if copy_outputs else None
         categorical_logits = spec.split_q_output(torch.cat([output.q_output for output in outputs])).categorical_logits
+        copy_logits = spec.split_q_output(torch.cat([output.q_output for output in copy_outputs])).categorical_logits if copy_outputs else None
         for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
             decisions = logits.argmax(dim=1)
             shares = categorical_shares([logits], hard=True)
-            source, target = int(shares.argmax()), int(shares.argmin())
-            why = f"held {shares[source]:.1%} of the images"
-            if not (args.category_split_share and shares[source] > args.category_split_share):
-                if not args.category_split_bimodality:
-                    continue
-                scores = {category: two_means_bimodality(trunk_features[decisions == category])
-                          for category in bimodal_candidates(shares.tolist()) if (decisions == category).sum() >= 4}  # fmt: skip
-                source = max(scores, key=scores.get)
-                if accelerator.is_main_process:  # the most bimodal category at every check, split or not
-                    record_metrics(step, {f"category_split/{name}/bimodality": scores[source], f"category_split/{name}/bimodal_category": source})
-                if scores[source] <= args.category_split_bimodality:
-                    continue
-                why = f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})"
-            split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[decisions == source],
-                           optimizers=(generator_optimizer, discriminator_optimizer))  # fmt: skip
-            accelerator.print(f"step {step}: {name} = {source} {why}: split into {source} and {target} (which held {shares[target]:.1%}).")
+            if split := category_to_split(step, name, decisions, shares, trunk_features):
+                source, target, why = split
+                split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[decisions == source],
+                               optimizers=(generator_optimizer, discriminator_optimizer))  # fmt: skip
+                change = f"split into {source} and {target} (which held {shares[target]:.1%})"
+            elif args.category_recut_crossing and (recut := pair_to_recut(step, name, decisions, copy_logits[code].argmax(dim=1), shares, features, copy_features)):
+                source, target, why = recut
+                pair = (decisions == source) | (decisions == target)
+                split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[pair],
+                               optimizers=(generator_optimizer, discriminator_optimizer), copy_q_features=copy_features[pair])  # fmt: skip
+                change = f"re-cut along Q's transform-invariant direction (they held {shares[source]:.1%} and {shares[target]:.1%})"
+            else:
+                continue
+            accelerator.print(f"step {step}: {name} = {source} {why}: {change}.")
             if accelerator.is_main_process:
                 record_metrics(step, {f"category_split/{name}/source": source, f"category_split/{name}/target": target,
                                       f"category_split/{name}/source_share": shares[source].item(), f"category_split/{name}/target_share": shares[target].item()})  # fmt: skip
+
+    def category_to_split(step: int, name: str, decisions: torch.Tensor, shares: torch.Tensor, trunk_features: torch.Tensor | None) -> tuple[int, int, str] | None:
+        """(source, target, why) of a split in two in place of the smallest category: the largest, if
+        above --category_split_share, or else the most bimodal, if above --category_split_bimodality."""
+        source, target = int(shares.argmax()), int(shares.argmin())
+        if args.category_split_share and shares[source] > args.category_split_share:
+            return source, target, f"held {shares[source]:.1%} of the images"
+        if not args.category_split_bimodality:
+            return None
+        scores = {category: two_means_bimodality(trunk_features[decisions == category])
+                  for category in bimodal_candidates(shares.tolist()) if (decisions == category).sum() >= 4}  # fmt: skip
+        source = max(scores, key=scores.get)
+        if accelerator.is_main_process:  # the most bimodal category at every check, split or not
+            record_metrics(step, {f"category_split/{name}/bimodality": scores[source], f"category_split/{name}/bimodal_category": source})
+        if scores[source] <= args.category_split_bimodality:
+            return None
+        return source, target, f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})"
+
+    def pair_to_recut(step: int, name: str, decisions: torch.Tensor, copy_decisions: torch.Tensor, shares: torch.Tensor,
+                      features: torch.Tensor, copy_features: torch.Tensor) -> tuple[int, int, str] | None:  # fmt: skip
+        """(larger, smaller, why) of the pair of categories (each of at least BIMODAL_MIN_SHARE) whose
+        copies cross between them above --category_recut_crossing and would cross an invariant cut of
+        their images least, relative to now (category_split.recut_gain), if below --category_recut_gain."""
+        gains = {}
+        large = [category for category, share in enumerate(shares.tolist()) if share >= BIMODAL_MIN_SHARE]
+        for first, second in itertools.combinations(large, 2):
+            crossing = pair_crossing(decisions, copy_decisions, first, second)
+            if crossing > args.category_recut_crossing:
+                pair = (decisions == first) | (decisions == second)
+                gains[first, second] = recut_gain(features[pair], copy_features[pair], crossing), crossing
+        if not gains:
+            return None
+        pair = min(gains, key=gains.get)
+        gain, crossing = gains[pair]
+        if accelerator.is_main_process:  # the most promising re-cut at every check, made or not
+            record_metrics(step, {f"category_split/{name}/recut_crossing": crossing, f"category_split/{name}/recut_gain": gain})
+        if gain >= args.category_recut_gain:
+            return None
+        source, target = sorted(pair, key=lambda category: -shares[category].item())
+        return source, target, f"and {target}, whose copies cross between them at {crossing:.0%}, would cross an invariant cut {gain:.2f} times as often"
 
     progress_bar = tqdm(total=max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
     order, order_epoch = None, -1
@@ -801,7 +856,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
 
         global_step += 1
         progress_bar.update(1)
-        if (args.category_split_share or args.category_split_bimodality) and global_step in args.category_split_steps:
+        if (args.category_split_share or args.category_split_bimodality or args.category_recut_crossing) and global_step in args.category_split_steps:
             split_categories(global_step)
         if global_step % args.logging_steps == 0 or global_step == max_train_steps:
             bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]).detach()

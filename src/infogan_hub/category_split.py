@@ -8,8 +8,13 @@ Q and the learned prior, Q reads the two apart along the direction in which the 
 category's real images vary most, and G learns, through L_I, to draw for each what Q reads.
 Two rare classes merged in one category (3 and 0 of 3% each) leave no category oversized; their
 images' features then fall in two modes, which `two_means_bimodality` scores without labels.
+Two categories can also cut two classes the wrong way: each holds 4s and 9s of one slant. Their
+images' transformed copies (the consistency term's) then cross between them, and the direction of Q's
+features that varies most relative to how far a copy moves it (`invariant_direction`) cuts their
+images by class; `recut_gain` says, without labels, whether a cut along it crosses less.
 """
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +25,9 @@ from .models import InfoGANDiscriminator, InfoGANGenerator
 # A bimodality score is read only for categories holding at least this share of the images read:
 # fewer (82 of 4096) are too few to tell two modes from noise.
 BIMODAL_MIN_SHARE = 0.02
+# A crossing pair is re-cut only where the copies of its images cross the invariant cut at most this
+# share of the rate at which they cross between the pair now.
+RECUT_GAIN = 0.8
 # Q's two logits differ by this many standard deviations of the features' projection on the
 # direction: decisive for most images, without saturating the softmax.
 SPLIT_SHARPNESS = 2.0
@@ -33,6 +41,45 @@ def principal_direction(features: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     mean = features.mean(dim=0)
     _, singular_values, right = torch.linalg.svd(features - mean, full_matrices=False)
     return mean, right[0], singular_values[0] / (features.shape[0] - 1) ** 0.5
+
+
+def invariant_direction(features: torch.Tensor, copy_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mean of `(count, width)` features, the direction (unit length) along which they vary most
+    relative to how far a transformed copy of each image moves them, and the standard deviation of
+    their projection on it.
+
+    Slow feature analysis: the top generalised eigenvector of Σ w = λ Δ w, with Σ the features'
+    covariance and Δ the mean outer product of each image's feature change under its copy (a ridge of
+    1e-3 of Δ's mean eigenvalue keeps Δ invertible). What the transforms change (slant, width) is
+    left out; what they keep (which digit) remains."""
+    if features.shape[0] < 2 or features.shape != copy_features.shape:
+        raise ValueError(f"An invariant direction needs at least 2 feature vectors and a copy of each, got {tuple(features.shape)} and {tuple(copy_features.shape)}.")
+    features, changes = features.double(), features.double() - copy_features.double()
+    mean = features.mean(dim=0)
+    covariance = (features - mean).T @ (features - mean) / (features.shape[0] - 1)
+    change = changes.T @ changes / changes.shape[0]
+    change += 1e-3 * change.trace() / change.shape[0] * torch.eye(change.shape[0], dtype=change.dtype)
+    whitening = torch.linalg.inv(torch.linalg.cholesky(change))
+    direction = whitening.T @ torch.linalg.eigh(whitening @ covariance @ whitening.T).eigenvectors[:, -1]
+    direction = direction / direction.norm()
+    spread = ((features - mean) @ direction).std()
+    return mean.float(), direction.float(), spread.float()
+
+
+def pair_crossing(decisions: torch.Tensor, copy_decisions: torch.Tensor, first: int, second: int) -> float:
+    """The share of the images in categories `first` and `second` whose transformed copy lands in the other of the two."""
+    pair = (decisions == first) | (decisions == second)
+    crossed = pair & ((copy_decisions == first) | (copy_decisions == second)) & (copy_decisions != decisions)
+    return float(crossed.sum() / pair.sum().clamp_min(1))
+
+
+def recut_gain(features: torch.Tensor, copy_features: torch.Tensor, crossing: float) -> float:
+    """How a cut of the images through their mean along `invariant_direction` compares with a pair's
+    `crossing` now: the share of the images whose copy falls on the other side of it, over `crossing`
+    (below 1: the copies cross the new cut less)."""
+    mean, direction, _ = invariant_direction(features, copy_features)
+    sides = [((values - mean) @ direction) > 0 for values in (features, copy_features)]
+    return float((sides[0] != sides[1]).float().mean()) / crossing if crossing > 0 else math.inf
 
 
 def two_means_bimodality(features: torch.Tensor) -> float:
@@ -75,6 +122,7 @@ def split_category(
     target: int,
     q_features: torch.Tensor,
     optimizers: Sequence[torch.optim.Optimizer] = (),
+    copy_q_features: torch.Tensor | None = None,
 ) -> None:
     """Makes category `target` of categorical code `code` the twin of category `source`.
 
@@ -89,9 +137,12 @@ def split_category(
         code (`int`): which categorical code.
         source (`int`), target (`int`): two different categories of that code.
         q_features (`torch.Tensor` of shape `(count, q_hidden_dim)`): `DiscriminatorOutput.q_features`
-            of real images whose most likely category is `source`; at least 2.
+            of real images whose most likely category is `source` (for a re-cut: `source` or `target`); at least 2.
         optimizers (`Sequence[torch.optim.Optimizer]`, defaults to `()`): the optimisers of the two
             models' parameters (Adam's moments or any state shaped as its parameter).
+        copy_q_features (`torch.Tensor` of shape `(count, q_hidden_dim)`, *optional*): Q's hidden
+            features of a transformed copy of each of those images; given, Q reads the two apart along
+            `invariant_direction` instead of the principal direction (a re-cut of a crossing pair).
     """
     spec = image_generator.latent_spec
     if not 0 <= code < len(spec.categorical_codes):
@@ -106,7 +157,10 @@ def split_category(
     twins += [(parameter, 0, code_start + source, code_start + target) for parameter in (q_layer.weight, q_layer.bias)]
     first_layer.weight[:, generator_column + target] = first_layer.weight[:, generator_column + source]
 
-    mean, direction, spread = principal_direction(q_features.float())
+    if copy_q_features is None:
+        mean, direction, spread = principal_direction(q_features.float())
+    else:
+        mean, direction, spread = invariant_direction(q_features, copy_q_features)
     step = SPLIT_SHARPNESS / 2 / spread.clamp_min(1e-6) * direction
     weight, bias = q_layer.weight, q_layer.bias
     source_row, target_row = code_start + source, code_start + target
