@@ -10,13 +10,17 @@ training) and a label-free bimodality score: Q's hidden features (or D's trunk f
 category's images projected on their principal direction and cut in two by 1-D two-means, the share
 of the projection's variance between the two halves (2/π ≈ 0.64 for one Gaussian, towards 1 for two
 well-apart modes), and where the images' transformed copies (the consistency term's) cross to most.
-Then, per share and per bimodality score, the first check that would fire and whether the category it
+Per pair of categories whose copies cross between them (`--category_recut_crossing`'s reading): the
+rate, the re-cut's gain (category_split.recut_gain), and how well the two digits the pair holds are
+parted now and by a cut along Q's transform-invariant direction.
+Then, per share, bimodality score and crossing, the first check that would fire and whether the category it
 would split holds two digits. A run's checkpoints after a split has fired show the split's work.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -27,7 +31,15 @@ from safetensors.torch import load_file
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
 import train  # noqa: E402  training/train.py: the check's image count and its reading of D
-from infogan_hub.category_split import bimodal_candidates, two_means_bimodality  # noqa: E402
+from infogan_hub.category_split import (  # noqa: E402
+    BIMODAL_MIN_SHARE,
+    RECUT_GAIN,
+    bimodal_candidates,
+    invariant_direction,
+    pair_crossing,
+    recut_gain,
+    two_means_bimodality,
+)
 from infogan_hub.data import ImageDataset, load_dataset  # noqa: E402
 from infogan_hub.evaluation import write_json  # noqa: E402
 from infogan_hub.models import InfoGANDiscriminator  # noqa: E402
@@ -35,11 +47,40 @@ from infogan_hub.models import InfoGANDiscriminator  # noqa: E402
 # A category holds two digits when its second digit is at least this share of its images.
 MERGE_SHARE = 0.2
 DISCRIMINATOR_WEIGHTS = "model_1.safetensors"  # accelerate's save_state: the second model prepared
+# Pairs whose copies cross between them at least this often are read (the re-cut's candidates and more).
+PAIR_CROSSING_READ = 0.05
 
 
 def bimodality(features: torch.Tensor) -> float:
     """category_split.two_means_bimodality, NaN for a category of fewer than 4 images."""
     return two_means_bimodality(features) if features.shape[0] >= 4 else float("nan")
+
+
+def two_digit_accuracy(sides: torch.Tensor, labels: torch.Tensor) -> float:
+    """How well a cut of a pair's images in two (`sides`, boolean) parts the two digits they hold most:
+    the share of the images on the side of their digit, under the better of the two matchings."""
+    first, second = torch.bincount(labels, minlength=10).argsort(descending=True)[:2]
+    matched = ((sides & (labels == first)) | (~sides & (labels == second))).double().mean()
+    swapped = ((sides & (labels == second)) | (~sides & (labels == first))).double().mean()
+    return float(max(matched, swapped))
+
+
+def crossing_pairs(decisions: torch.Tensor, copy_decisions: torch.Tensor, q_features: torch.Tensor, copy_q_features: torch.Tensor, labels: torch.Tensor, size: int) -> list[dict]:
+    """Every pair of categories (each of at least BIMODAL_MIN_SHARE) whose copies cross between them at
+    least PAIR_CROSSING_READ: the rate, the re-cut's gain, and the two digits' parting now and re-cut."""
+    large = [category for category in range(size) if (decisions == category).double().mean() >= BIMODAL_MIN_SHARE]
+    pairs = []
+    for first, second in itertools.combinations(large, 2):
+        crossing = pair_crossing(decisions, copy_decisions, first, second)
+        if crossing < PAIR_CROSSING_READ:
+            continue
+        pair = (decisions == first) | (decisions == second)
+        mean, direction, _ = invariant_direction(q_features[pair], copy_q_features[pair])
+        digits = torch.bincount(labels[pair], minlength=10).argsort(descending=True)[:2].tolist()
+        pairs.append({"categories": [first, second], "crossing": crossing, "gain": recut_gain(q_features[pair], copy_q_features[pair], crossing), "digits": digits,
+                      "parted_now": two_digit_accuracy(decisions[pair] == first, labels[pair]),
+                      "parted_recut": two_digit_accuracy((q_features[pair] - mean) @ direction > 0, labels[pair])})  # fmt: skip
+    return sorted(pairs, key=lambda pair: pair["gain"])
 
 
 def states(run: Path, settings: dict) -> list[tuple[int, Path | None]]:
@@ -67,6 +108,7 @@ def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: 
     spec = discriminator.latent_spec
     decisions, copy_decisions = (spec.split_q_output(torch.cat([output.q_output for output in read])).categorical_logits[0].argmax(dim=1) for read in (outputs, copies))
     q_features, trunk_features = torch.cat([output.q_features for output in outputs]), torch.cat(trunk)
+    copy_q_features = torch.cat([output.q_features for output in copies])
     labels = dataset.labels[images]
     categories = []
     for category in range(spec.categorical_codes[0]):
@@ -80,7 +122,8 @@ def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: 
                            "merge": len(held) == 2 and held[1][1] >= MERGE_SHARE,
                            "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()),
                            "q_bimodality": bimodality(q_features[mine]), "trunk_bimodality": bimodality(trunk_features[mine])})  # fmt: skip
-    return {"step": step, "categories": categories}
+    pairs = crossing_pairs(decisions, copy_decisions, q_features, copy_q_features, labels, spec.categorical_codes[0])
+    return {"step": step, "categories": categories, "crossing_pairs": pairs}
 
 
 def first_fire(checks: list[dict], threshold: float) -> dict | None:
@@ -103,11 +146,23 @@ def first_bimodal_fire(checks: list[dict], threshold: float) -> dict | None:
     return None
 
 
+def first_recut_fire(checks: list[dict], crossing: float, gain: float) -> dict | None:
+    """The first check with a pair crossing above `crossing` whose re-cut gain is below `gain`, as
+    --category_recut_crossing and --category_recut_gain read them (the lowest gain of that check)."""
+    for state in checks:
+        fired = [pair for pair in state["crossing_pairs"] if pair["crossing"] > crossing and pair["gain"] < gain]
+        if fired:
+            return {"step": state["step"], **fired[0]}
+    return None
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="finished run folders (training_config.json, discriminator/, checkpoint-*/)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.16, 0.18, 0.2], help="shares, as --category_split_share")
     parser.add_argument("--bimodalities", type=float, nargs="+", default=[0.8, 0.85], help="scores, as --category_split_bimodality")
+    parser.add_argument("--recut_crossings", type=float, nargs="+", default=[0.1], help="rates, as --category_recut_crossing")
+    parser.add_argument("--recut_gain", type=float, default=RECUT_GAIN, help="as --category_recut_gain")
     parser.add_argument("--results", type=Path, default=None, help="a JSON file to write every check to")
     args = parser.parse_args(argv)
     report = {}
@@ -116,15 +171,24 @@ def main(argv: list[str] | None = None) -> dict:
         dataset = load_dataset(settings["dataset"], "train")  # once per run, read at every checkpoint
         checks = [check(run, settings, dataset, step, weights) for step, weights in states(run, settings)]
         report[str(run)] = {"checks": checks, "fires": {f"share {threshold}": first_fire(checks[:-1], threshold) for threshold in args.thresholds}
-                            | {f"bimodality {threshold}": first_bimodal_fire(checks[:-1], threshold) for threshold in args.bimodalities}}  # fmt: skip
+                            | {f"bimodality {threshold}": first_bimodal_fire(checks[:-1], threshold) for threshold in args.bimodalities}
+                            | {f"recut {crossing}": first_recut_fire(checks[:-1], crossing, args.recut_gain) for crossing in args.recut_crossings}}  # fmt: skip
         print(f"\n{run}")
         for state in checks:
             print(f"  step {state['step']}:")
             for category in sorted(state["categories"], key=lambda category: -category["share"]):
                 digits = " + ".join(f"{digit} {share:.0%}" for digit, share in category["digits"])
                 print(f"    {category['category']}: {category['share']:6.1%}  {digits:16s} copies to {category['crosses_to']} {category['crossing']:4.0%}  Q {category['q_bimodality']:.2f}  trunk {category['trunk_bimodality']:.2f}{'  MERGE' if category['merge'] else ''}")
+            for pair in state["crossing_pairs"]:
+                first, second = pair["categories"]
+                print(f"    pair {first}-{second}: copies cross {pair['crossing']:4.0%}, re-cut gain {pair['gain']:.2f}; digits {pair['digits'][0]} and {pair['digits'][1]} parted {pair['parted_now']:.0%} now, {pair['parted_recut']:.0%} re-cut")
         for threshold, fire in report[str(run)]["fires"].items():
-            print(f"  {threshold}: " + ("no check fires" if fire is None else f"fires at step {fire['step']} on {fire['share']:.1%} ({'two digits' if fire['merge'] else 'one digit'})"))
+            if fire is None:
+                print(f"  {threshold}: no check fires")
+            elif threshold.startswith("recut"):
+                print(f"  {threshold}: fires at step {fire['step']} on pair {fire['categories']} (digits {fire['digits']}: parted {fire['parted_now']:.0%} now, {fire['parted_recut']:.0%} re-cut)")
+            else:
+                print(f"  {threshold}: fires at step {fire['step']} on {fire['share']:.1%} ({'two digits' if fire['merge'] else 'one digit'})")
     if args.results:
         write_json(args.results, report)
     return report
