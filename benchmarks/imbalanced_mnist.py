@@ -96,6 +96,8 @@ VARIANTS = {
     # the uniform prior with the same two splits: what the splits give without a learned prior (the
     # uniform-prior run of split 6 seed 2 holds 5 + 0 in one category, at bimodality 0.89 from step 1500)
     "uniform_consistency_split_bimodal": ("mnist", ["--category_split_share", "0.2", "--category_split_bimodality", "0.85"]),
+    # and with the re-cut: what the three repairs give without a learned prior
+    "uniform_consistency_split_bimodal_recut": ("mnist", ["--category_split_share", "0.2", "--category_split_bimodality", "0.85", "--category_recut_crossing", "0.1"]),
     # the floor's with the barrier at weight 2, not 0.5: on splits 5-6, seeds 2-4, the floor's smallest
     # category held 0.4-1.4% of the test images in five runs of six, below the 2% the floor guards
     "learned_prior_consistency_floor_strong": ("mnist", [*FLOOR, "--consistency_size_barrier", "2"]),
