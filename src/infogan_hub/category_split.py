@@ -25,7 +25,7 @@ from .models import InfoGANDiscriminator, InfoGANGenerator
 # A bimodality score is read only for categories holding at least this share of the images read:
 # fewer (82 of 4096) are too few to tell two modes from noise.
 BIMODAL_MIN_SHARE = 0.02
-# A crossing pair is re-cut only where the copies of its images cross the invariant cut at most this
+# A crossing pair is re-cut only where the copies of its images cross the invariant cut less than this
 # share of the rate at which they cross between the pair now.
 RECUT_GAIN = 0.8
 # Q's two logits differ by this many standard deviations of the features' projection on the
