@@ -300,10 +300,11 @@ def test_the_most_promising_re_cut_is_recorded_at_each_check_and_made_below_the_
     assert not torch.equal(weights(tmp_path / "recut", "discriminator")["q_head.3.weight"], weights(tmp_path / "recorded", "discriminator")["q_head.3.weight"])
 
 
-def test_two_processes_make_the_same_split(tmp_path):
-    # each process reads the same images with the same weights, so the replicas stay identical
+@pytest.mark.parametrize("repair", [["--category_split_share", "0.11"], ["--category_recut_crossing", "0.01", "--category_recut_gain", "10"]], ids=["split", "re-cut"])
+def test_two_processes_make_the_same_split(tmp_path, repair):
+    # each process reads the same images (and the same transformed copies) with the same weights, so the replicas stay identical
     result = launch(tmp_path, "--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "0",
-                    "--category_split_share", "0.11", "--category_split_steps", "3", processes=2)  # fmt: skip
+                    *repair, "--category_split_steps", "3", processes=2)  # fmt: skip
     assert "Parameters identical on all 2 processes." in result.stdout + result.stderr
     splits = [m for m in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "category_split/categorical_0/source" in m]
     assert [m["step"] for m in splits] == [3]
