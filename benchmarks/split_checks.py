@@ -20,7 +20,6 @@ would split holds two digits. A run's checkpoints after a split has fired show t
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -32,11 +31,10 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
 import train  # noqa: E402  training/train.py: the check's image count and its reading of D
 from infogan_hub.category_split import (  # noqa: E402
-    BIMODAL_MIN_SHARE,
     RECUT_GAIN,
     bimodal_candidates,
     invariant_direction,
-    pair_crossing,
+    recut_candidates,
     recut_gain,
     two_means_bimodality,
 )
@@ -47,7 +45,7 @@ from infogan_hub.models import InfoGANDiscriminator  # noqa: E402
 # A category holds two digits when its second digit is at least this share of its images.
 MERGE_SHARE = 0.2
 DISCRIMINATOR_WEIGHTS = "model_1.safetensors"  # accelerate's save_state: the second model prepared
-# Pairs whose copies cross between them at least this often are read (the re-cut's candidates and more).
+# Pairs whose copies cross between them more often than this are read (the re-cut's candidates and more).
 PAIR_CROSSING_READ = 0.05
 
 
@@ -66,14 +64,9 @@ def two_digit_accuracy(sides: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def crossing_pairs(decisions: torch.Tensor, copy_decisions: torch.Tensor, q_features: torch.Tensor, copy_q_features: torch.Tensor, labels: torch.Tensor, size: int) -> list[dict]:
-    """Every pair of categories (each of at least BIMODAL_MIN_SHARE) whose copies cross between them at
-    least PAIR_CROSSING_READ: the rate, the re-cut's gain, and the two digits' parting now and re-cut."""
-    large = [category for category in range(size) if (decisions == category).double().mean() >= BIMODAL_MIN_SHARE]
+    """Every pair of categories category_split.recut_candidates reads above PAIR_CROSSING_READ: the rate, the re-cut's gain, and the two digits' parting now and re-cut."""
     pairs = []
-    for first, second in itertools.combinations(large, 2):
-        crossing = pair_crossing(decisions, copy_decisions, first, second)
-        if crossing < PAIR_CROSSING_READ:
-            continue
+    for first, second, crossing in recut_candidates(decisions, copy_decisions, size, PAIR_CROSSING_READ):
         pair = (decisions == first) | (decisions == second)
         mean, direction, _ = invariant_direction(q_features[pair], copy_q_features[pair])
         digits = torch.bincount(labels[pair], minlength=10).argsort(descending=True)[:2].tolist()

@@ -13,6 +13,7 @@ from infogan_hub.category_split import (
     invariant_direction,
     pair_crossing,
     principal_direction,
+    recut_candidates,
     recut_gain,
     split_category,
     two_means_bimodality,
@@ -87,6 +88,11 @@ def test_a_slant_cut_pair_crosses_often_and_a_cut_along_the_invariant_direction_
     crossing = pair_crossing(decisions, copy_decisions, 3, 7)
     assert crossing == pytest.approx(crossed) and crossing > 0.2
     assert pair_crossing(decisions, copy_decisions, 3, 4) == 0.0  # category 4 holds no image
+    assert recut_candidates(decisions, copy_decisions, 10, above=0.2) == [(3, 7, crossing)]
+    assert recut_candidates(decisions, copy_decisions, 10, above=crossing) == []  # above, not at
+    few = decisions.clone()
+    few[:30] = 5  # 1.5% of the images: too few to be a candidate, though their copies cross into 3 and 7
+    assert [(first, second) for first, second, _ in recut_candidates(few, copy_decisions, 10, above=0.0)] == [(3, 7)]
     assert recut_gain(features, copies, crossing) < 0.3
     # a pair already cut by class gains nothing from a re-cut: its copies cross the invariant cut about as often
     by_class, copies_by_class = (torch.where(values[:, 0] > 0, 3, 7) for values in (features, copies))

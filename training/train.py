@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import math
 import os
@@ -46,7 +45,7 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
-from infogan_hub.category_split import BIMODAL_MIN_SHARE, RECUT_GAIN, bimodal_candidates, pair_crossing, recut_gain, split_category, two_means_bimodality
+from infogan_hub.category_split import BIMODAL_MIN_SHARE, RECUT_GAIN, bimodal_candidates, recut_candidates, recut_gain, split_category, two_means_bimodality
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
@@ -735,12 +734,9 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         copies cross between them above --category_recut_crossing and would cross an invariant cut of
         their images least, relative to now (category_split.recut_gain), if below --category_recut_gain."""
         gains = {}
-        large = [category for category, share in enumerate(shares.tolist()) if share >= BIMODAL_MIN_SHARE]
-        for first, second in itertools.combinations(large, 2):
-            crossing = pair_crossing(decisions, copy_decisions, first, second)
-            if crossing > args.category_recut_crossing:
-                pair = (decisions == first) | (decisions == second)
-                gains[first, second] = recut_gain(features[pair], copy_features[pair], crossing), crossing
+        for first, second, crossing in recut_candidates(decisions, copy_decisions, len(shares), args.category_recut_crossing):
+            pair = (decisions == first) | (decisions == second)
+            gains[first, second] = recut_gain(features[pair], copy_features[pair], crossing), crossing
         if not gains:
             return None
         pair = min(gains, key=gains.get)

@@ -14,6 +14,7 @@ features that varies most relative to how far a copy moves it (`invariant_direct
 images by class; `recut_gain` says, without labels, whether a cut along it crosses less.
 """
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -71,6 +72,14 @@ def pair_crossing(decisions: torch.Tensor, copy_decisions: torch.Tensor, first: 
     pair = (decisions == first) | (decisions == second)
     crossed = pair & ((copy_decisions == first) | (copy_decisions == second)) & (copy_decisions != decisions)
     return float(crossed.sum() / pair.sum().clamp_min(1))
+
+
+def recut_candidates(decisions: torch.Tensor, copy_decisions: torch.Tensor, categories: int, above: float) -> list[tuple[int, int, float]]:
+    """`(first, second, crossing)` of every pair of a code's `categories` (each holding at least
+    `BIMODAL_MIN_SHARE` of the images) whose copies cross between them (`pair_crossing`) above `above`."""
+    large = [category for category in range(categories) if (decisions == category).float().mean() >= BIMODAL_MIN_SHARE]
+    pairs = [(first, second, pair_crossing(decisions, copy_decisions, first, second)) for first, second in itertools.combinations(large, 2)]
+    return [(first, second, crossing) for first, second, crossing in pairs if crossing > above]
 
 
 def recut_gain(features: torch.Tensor, copy_features: torch.Tensor, crossing: float) -> float:
