@@ -116,6 +116,9 @@ def test_prior_total_variation_compares_each_category_with_its_matched_class():
     assert prior_total_variation([1 / 3] * 3, {0: 0, 1: 1, 2: 2}, frequencies) == pytest.approx(0.5 * (1 / 6 + 1 / 30 + 2 / 15))
     # category 2 matched no class and class 2 (0.2) no category: both count in full
     assert prior_total_variation([0.5, 0.3, 0.2], {"0": "0", "1": "1"}, frequencies) == pytest.approx(0.5 * (0.2 + 0.2))
+    # a code of fewer categories than classes: clustering_accuracy's square matching also pairs clusters
+    # the code does not have (2 here) with the classes left over, and those classes are unmatched
+    assert prior_total_variation([0.6, 0.4], {0: 0, 1: 1, 2: 2}, frequencies) == pytest.approx(0.5 * (0.1 + 0.1 + 0.2))
 
 
 def test_a_learned_prior_is_reported_with_its_distance_from_the_classes(mnist_test):

@@ -134,7 +134,10 @@ def describe_generation(results: dict) -> list[str]:
 def prior_total_variation(prior: Sequence[float], matching: Mapping[int, int], class_frequencies: Sequence[float]) -> float:
     """Total variation distance between a categorical code's prior and the data's class
     frequencies, with each category standing for the class it was matched to (unmatched
-    categories count against a class frequency of 0, unmatched classes against a prior of 0)."""
+    categories count against a class frequency of 0, unmatched classes against a prior of 0).
+    Entries of `matching` past the code's categories (`clustering_accuracy` matches a square table,
+    so a code of fewer categories than classes gets clusters it does not have) are no match."""
+    matching = {category: label for category, label in matching.items() if int(category) < len(prior)}
     matched_frequencies = np.zeros(len(prior))
     for category, label in matching.items():
         matched_frequencies[int(category)] = class_frequencies[int(label)]
