@@ -8,13 +8,17 @@ import torch
 from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
 from infogan_hub.category_split import (
     BIMODAL_MIN_SHARE,
+    SATELLITE_SOURCE_MIN_SHARE,
     SPLIT_SHARPNESS,
     bimodal_candidates,
+    invariant_cut_crossing,
     invariant_direction,
+    leaving_rate,
     pair_crossing,
     principal_direction,
     recut_candidates,
     recut_gain,
+    satellite_split,
     split_category,
     two_means_bimodality,
 )
@@ -99,6 +103,37 @@ def test_a_slant_cut_pair_crosses_often_and_a_cut_along_the_invariant_direction_
     class_crossing = pair_crossing(by_class, copies_by_class, 3, 7)
     assert 0.02 < class_crossing < 0.1 and 0.8 < recut_gain(features, copies, class_crossing) < 1.25
     assert recut_gain(features, copies, 0.0) == math.inf
+
+
+def satellite_code(merged: int):
+    """A code's decisions and Q's features (and a copy's): category 0 holds `merged` images of two classes
+    (`two_classes_cut_by_slant`), 1 and 2 one blob of 1200 cut by slant, 3 (the smallest) 40 of the blob's
+    images, 30 of whose copies Q puts in 1."""
+    _, features, copies = two_classes_cut_by_slant(count=merged)
+    blob = torch.randn(1200, features.shape[1]) * 0.5
+    blob_copies = blob + torch.randn(1200, features.shape[1]) * torch.tensor([0.3, 3.0] + [0.3] * (features.shape[1] - 2))
+    decisions = torch.cat([torch.zeros(merged, dtype=torch.long), torch.where(blob[:, 1] > 0, 1, 2)])
+    decisions[-40:] = 3
+    copy_decisions = decisions.clone()
+    copy_decisions[-40:-10] = 1
+    return decisions, copy_decisions, torch.cat([features, blob]), torch.cat([copies, blob_copies])
+
+
+def test_a_satellite_s_place_goes_to_the_category_its_own_invariant_cut_parts_most_cleanly():
+    decisions, copy_decisions, features, copies = satellite_code(merged=2000)
+    assert leaving_rate(decisions, copy_decisions, 3) == pytest.approx(0.75) and leaving_rate(decisions, copy_decisions, 0) == 0.0
+    assert math.isnan(leaving_rate(decisions, copy_decisions, 4))
+    source, target, leaving, cut_crossing = satellite_split(decisions, copy_decisions, features, copies, 4)
+    assert (source, target, leaving) == (0, 3, pytest.approx(0.75))
+    mine = decisions == 0
+    assert cut_crossing == pytest.approx(invariant_cut_crossing(features[mine], copies[mine])) and cut_crossing < 0.1
+    assert min(invariant_cut_crossing(features[decisions == category], copies[decisions == category]) for category in (1, 2)) > 0.1  # one class each: no clean cut
+    # an empty smallest category is no satellite: the share and bimodality splits fill it
+    assert satellite_split(decisions, copy_decisions, features, copies, 5) is None
+    # a category of less than SATELLITE_SOURCE_MIN_SHARE is no source, however cleanly its cut parts it
+    decisions, copy_decisions, features, copies = satellite_code(merged=60)
+    assert SATELLITE_SOURCE_MIN_SHARE == 0.05 and (decisions == 0).float().mean() < 0.05
+    assert satellite_split(decisions, copy_decisions, features, copies, 4)[:2] in ((1, 3), (2, 3))
 
 
 def test_bimodal_candidates_leave_out_the_smallest_category_and_those_too_small_to_score():

@@ -12,6 +12,9 @@ Two categories can also cut two classes the wrong way: each holds 4s and 9s of o
 images' transformed copies (the consistency term's) then cross between them, and the direction of Q's
 features that varies most relative to how far a copy moves it (`invariant_direction`) cuts their
 images by class; `recut_gain` says, without labels, whether a cut along it crosses less.
+A class can also end in two categories, a large one and a small satellite whose images' copies leave it
+for the large one, while two other classes share a category: `satellite_split` gives the satellite's
+place to the category that a cut along its own invariant direction parts most cleanly.
 """
 
 import itertools
@@ -29,6 +32,9 @@ BIMODAL_MIN_SHARE = 0.02
 # A crossing pair is re-cut only where the copies of its images cross the invariant cut less than this
 # share of the rate at which they cross between the pair now.
 RECUT_GAIN = 0.8
+# A satellite's split takes its source among categories holding at least this share of the images read:
+# fewer (205 of 4096) leave the invariant direction, fitted to their own copies, too little to generalise.
+SATELLITE_SOURCE_MIN_SHARE = 0.05
 # Q's two logits differ by this many standard deviations of the features' projection on the
 # direction: decisive for most images, without saturating the softmax.
 SPLIT_SHARPNESS = 2.0
@@ -82,13 +88,50 @@ def recut_candidates(decisions: torch.Tensor, copy_decisions: torch.Tensor, cate
     return [(first, second, crossing) for first, second, crossing in pairs if crossing > above]
 
 
-def recut_gain(features: torch.Tensor, copy_features: torch.Tensor, crossing: float) -> float:
-    """How a cut of the images through their mean along `invariant_direction` compares with a pair's
-    `crossing` now: the share of the images whose copy falls on the other side of it, over `crossing`
-    (below 1: the copies cross the new cut less)."""
+def invariant_cut_crossing(features: torch.Tensor, copy_features: torch.Tensor) -> float:
+    """The share of the images whose transformed copy falls on the other side of a cut through their
+    mean along `invariant_direction`: low where the images hold two classes the transforms keep apart."""
     mean, direction, _ = invariant_direction(features, copy_features)
     sides = [((values - mean) @ direction) > 0 for values in (features, copy_features)]
-    return float((sides[0] != sides[1]).float().mean()) / crossing if crossing > 0 else math.inf
+    return float((sides[0] != sides[1]).float().mean())
+
+
+def recut_gain(features: torch.Tensor, copy_features: torch.Tensor, crossing: float) -> float:
+    """How a cut of the images through their mean along `invariant_direction` compares with a pair's
+    `crossing` now: `invariant_cut_crossing` over `crossing` (below 1: the copies cross the new cut less)."""
+    return invariant_cut_crossing(features, copy_features) / crossing if crossing > 0 else math.inf
+
+
+def leaving_rate(decisions: torch.Tensor, copy_decisions: torch.Tensor, category: int) -> float:
+    """The share of the images in `category` whose transformed copy Q puts in another category (NaN for an empty one)."""
+    mine = decisions == category
+    return float((copy_decisions[mine] != category).float().mean()) if mine.any() else math.nan
+
+
+def satellite_split(
+    decisions: torch.Tensor, copy_decisions: torch.Tensor, features: torch.Tensor, copy_features: torch.Tensor, categories: int
+) -> tuple[int, int, float, float] | None:
+    """`(source, target, target's leaving rate, source's invariant cut crossing)` of a split of `source`
+    in place of `target`, a code's smallest category, should `target` be a satellite; None where it is
+    empty or no category is large enough to be a source.
+
+    A satellite is a smallest category whose images' copies leave it often (`leaving_rate`, read
+    against a threshold by the caller): Q does not hold its images apart from a larger category of the
+    same class, and the class it should hold is merged into another. Its place goes to the category (of
+    at least `SATELLITE_SOURCE_MIN_SHARE` of the images) whose own cut along `invariant_direction` its
+    copies cross least (`invariant_cut_crossing`): the one most clearly holding two classes the
+    transforms keep apart."""
+    shares = torch.bincount(decisions, minlength=categories).float() / decisions.shape[0]
+    target = int(shares.argmin())
+    rate = leaving_rate(decisions, copy_decisions, target)
+    if math.isnan(rate):  # an empty smallest category is the other splits' to fill
+        return None
+    crossings = {category: invariant_cut_crossing(features[decisions == category], copy_features[decisions == category])
+                 for category in range(categories) if category != target and shares[category] >= SATELLITE_SOURCE_MIN_SHARE}  # fmt: skip
+    if not crossings:
+        return None
+    source = min(crossings, key=crossings.get)
+    return source, target, rate, crossings[source]
 
 
 def two_means_bimodality(features: torch.Tensor) -> float:
