@@ -13,7 +13,9 @@ well-apart modes), and where the images' transformed copies (the consistency ter
 Per pair of categories whose copies cross between them (`--category_recut_crossing`'s reading): the
 rate, the re-cut's gain (category_split.recut_gain), and how well the two digits the pair holds are
 parted now and by a cut along Q's transform-invariant direction.
-Then, per share, bimodality score and crossing, the first check that would fire and whether the category it
+Per category also the share of its images whose copy Q puts elsewhere, and how often the copies cross,
+and how well it parts the category's two digits, a cut along its own invariant direction
+(`--category_satellite_leaving`'s reading). Then, per share, bimodality score, leaving rate and crossing, the first check that would fire and whether the category it
 would split holds two digits. A run's checkpoints after a split has fired show the split's work.
 """
 
@@ -33,9 +35,11 @@ import train  # noqa: E402  training/train.py: the check's image count and its r
 from infogan_hub.category_split import (  # noqa: E402
     RECUT_GAIN,
     bimodal_candidates,
+    invariant_cut_crossing,
     invariant_direction,
     recut_candidates,
     recut_gain,
+    satellite_split,
     two_means_bimodality,
 )
 from infogan_hub.data import ImageDataset, load_dataset  # noqa: E402
@@ -76,10 +80,21 @@ def crossing_pairs(decisions: torch.Tensor, copy_decisions: torch.Tensor, q_feat
     return sorted(pairs, key=lambda pair: pair["gain"])
 
 
+def invariant_cut(q_features: torch.Tensor, copy_q_features: torch.Tensor, labels: torch.Tensor) -> dict:
+    """A category's own cut along Q's transform-invariant direction (category_split.invariant_cut_crossing:
+    the share of its images whose copy falls on the other side) and how well it parts the category's two
+    digits; NaN for a category of fewer than 4 images."""
+    if q_features.shape[0] < 4:
+        return {"invariant_cut_crossing": float("nan"), "parted_invariant": float("nan")}
+    mean, direction, _ = invariant_direction(q_features, copy_q_features)
+    return {"invariant_cut_crossing": invariant_cut_crossing(q_features, copy_q_features),
+            "parted_invariant": two_digit_accuracy((q_features - mean) @ direction > 0, labels)}
+
+
 def states(run: Path, settings: dict) -> list[tuple[int, Path | None]]:
-    """(step, discriminator weights) of every checkpoint the run kept, and its final model (None: its folder)."""
+    """(step, discriminator weights) of every checkpoint the run kept before its last step, and its final model (None: its folder)."""
     kept = sorted((int(path.name.split("-")[1]), path / DISCRIMINATOR_WEIGHTS) for path in run.glob("checkpoint-*") if (path / DISCRIMINATOR_WEIGHTS).exists())
-    return kept + [(settings["max_train_steps"], None)]
+    return [(step, weights) for step, weights in kept if step < settings["max_train_steps"]] + [(settings["max_train_steps"], None)]
 
 
 @torch.no_grad()
@@ -110,13 +125,19 @@ def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: 
         order = digits.argsort(descending=True)
         held = [(int(digit), float(digits[digit] / max(1, int(mine.sum())))) for digit in order[:2] if digits[digit] > 0]
         crossings = torch.bincount(copy_decisions[mine], minlength=spec.categorical_codes[0]).double() / max(1, int(mine.sum()))
+        leaving = 1 - float(crossings[category]) if mine.any() else float("nan")
         crossings[category] = 0
         categories.append({"category": category, "share": float(mine.double().mean()), "digits": held,
                            "merge": len(held) == 2 and held[1][1] >= MERGE_SHARE,
-                           "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()),
-                           "q_bimodality": bimodality(q_features[mine]), "trunk_bimodality": bimodality(trunk_features[mine])})  # fmt: skip
+                           "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()), "leaving": leaving,
+                           "q_bimodality": bimodality(q_features[mine]), "trunk_bimodality": bimodality(trunk_features[mine]),
+                           **invariant_cut(q_features[mine], copy_q_features[mine], labels[mine])})  # fmt: skip
     pairs = crossing_pairs(decisions, copy_decisions, q_features, copy_q_features, labels, spec.categorical_codes[0])
-    return {"step": step, "categories": categories, "crossing_pairs": pairs}
+    satellite = satellite_split(decisions, copy_decisions, q_features, copy_q_features, spec.categorical_codes[0])
+    if satellite is not None:
+        source, target, leaving, cut_crossing = satellite
+        satellite = {"source": source, "target": target, "leaving": leaving, "source_cut_crossing": cut_crossing}
+    return {"step": step, "categories": categories, "crossing_pairs": pairs, "satellite": satellite}
 
 
 def first_fire(checks: list[dict], threshold: float) -> dict | None:
@@ -139,6 +160,16 @@ def first_bimodal_fire(checks: list[dict], threshold: float) -> dict | None:
     return None
 
 
+def first_satellite_fire(checks: list[dict], leaving: float) -> dict | None:
+    """The first check whose smallest category's copies leave it above `leaving`, as
+    --category_satellite_leaving reads them, with the category that would take its place."""
+    for state in checks:
+        if state["satellite"] is not None and state["satellite"]["leaving"] > leaving:
+            source = state["categories"][state["satellite"]["source"]]
+            return {"step": state["step"], **state["satellite"], "share": source["share"], "digits": source["digits"], "merge": source["merge"], "parted": source["parted_invariant"]}
+    return None
+
+
 def first_recut_fire(checks: list[dict], crossing: float, gain: float) -> dict | None:
     """The first check with a pair crossing above `crossing` whose re-cut gain is below `gain`, as
     --category_recut_crossing and --category_recut_gain read them (the lowest gain of that check)."""
@@ -154,6 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("runs", type=Path, nargs="+", help="finished run folders (training_config.json, discriminator/, checkpoint-*/)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.16, 0.18, 0.2], help="shares, as --category_split_share")
     parser.add_argument("--bimodalities", type=float, nargs="+", default=[0.8, 0.85], help="scores, as --category_split_bimodality")
+    parser.add_argument("--satellite_leavings", type=float, nargs="+", default=[0.35], help="rates, as --category_satellite_leaving")
     parser.add_argument("--recut_crossings", type=float, nargs="+", default=[0.1], help="rates, as --category_recut_crossing")
     parser.add_argument("--recut_gain", type=float, default=RECUT_GAIN, help="as --category_recut_gain")
     parser.add_argument("--results", type=Path, default=None, help="a JSON file to write every check to")
@@ -165,19 +197,22 @@ def main(argv: list[str] | None = None) -> dict:
         checks = [check(run, settings, dataset, step, weights) for step, weights in states(run, settings)]
         report[str(run)] = {"checks": checks, "fires": {f"share {threshold}": first_fire(checks[:-1], threshold) for threshold in args.thresholds}
                             | {f"bimodality {threshold}": first_bimodal_fire(checks[:-1], threshold) for threshold in args.bimodalities}
+                            | {f"satellite {leaving}": first_satellite_fire(checks[:-1], leaving) for leaving in args.satellite_leavings}
                             | {f"recut {crossing}": first_recut_fire(checks[:-1], crossing, args.recut_gain) for crossing in args.recut_crossings}}  # fmt: skip
         print(f"\n{run}")
         for state in checks:
             print(f"  step {state['step']}:")
             for category in sorted(state["categories"], key=lambda category: -category["share"]):
                 digits = " + ".join(f"{digit} {share:.0%}" for digit, share in category["digits"])
-                print(f"    {category['category']}: {category['share']:6.1%}  {digits:16s} copies to {category['crosses_to']} {category['crossing']:4.0%}  Q {category['q_bimodality']:.2f}  trunk {category['trunk_bimodality']:.2f}{'  MERGE' if category['merge'] else ''}")
+                print(f"    {category['category']}: {category['share']:6.1%}  {digits:16s} copies to {category['crosses_to']} {category['crossing']:4.0%} (out {category['leaving']:4.0%})  invariant cut {category['invariant_cut_crossing']:4.0%} parts {category['parted_invariant']:4.0%}  Q {category['q_bimodality']:.2f}  trunk {category['trunk_bimodality']:.2f}{'  MERGE' if category['merge'] else ''}")
             for pair in state["crossing_pairs"]:
                 first, second = pair["categories"]
                 print(f"    pair {first}-{second}: copies cross {pair['crossing']:4.0%}, re-cut gain {pair['gain']:.2f}; digits {pair['digits'][0]} and {pair['digits'][1]} parted {pair['parted_now']:.0%} now, {pair['parted_recut']:.0%} re-cut")
         for threshold, fire in report[str(run)]["fires"].items():
             if fire is None:
                 print(f"  {threshold}: no check fires")
+            elif threshold.startswith("satellite"):
+                print(f"  {threshold}: fires at step {fire['step']}: {fire['target']}'s copies leave it at {fire['leaving']:.0%}, {fire['source']} ({fire['share']:.1%}, {'two digits' if fire['merge'] else 'one digit'}) splits, parted {fire['parted']:.0%}")
             elif threshold.startswith("recut"):
                 print(f"  {threshold}: fires at step {fire['step']} on pair {fire['categories']} (digits {fire['digits']}: parted {fire['parted_now']:.0%} now, {fire['parted_recut']:.0%} re-cut)")
             else:

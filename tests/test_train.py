@@ -300,7 +300,50 @@ def test_the_most_promising_re_cut_is_recorded_at_each_check_and_made_below_the_
     assert not torch.equal(weights(tmp_path / "recut", "discriminator")["q_head.3.weight"], weights(tmp_path / "recorded", "discriminator")["q_head.3.weight"])
 
 
-@pytest.mark.parametrize("repair", [["--category_split_share", "0.11"], ["--category_recut_crossing", "0.01", "--category_recut_gain", "10"]], ids=["split", "re-cut"])
+def test_a_satellite_is_read_at_each_check_and_gives_its_place_above_the_leaving_rate(tmp_path):
+    # three categories: in ten, an untrained Q leaves the smallest empty, and an empty category is no satellite
+    satellite = ["--categorical_prior", "learned", "--prior_warmup_steps", "0", "--categorical_codes", "3", "--category_split_steps", "2", "3"]
+    launch(tmp_path / "recorded", "--max_train_steps", "4", *satellite, "--category_satellite_leaving", "0.999")
+    recorded = split_checks(tmp_path / "recorded")
+    assert [m["step"] for m in recorded] == [2, 3]
+    assert all(0 <= m["category_split/categorical_0/satellite_leaving"] <= 0.999 and 0 <= m["category_split/categorical_0/satellite_source_cut_crossing"] <= 1 for m in recorded)
+    assert not any("category_split/categorical_0/source" in m for m in recorded)
+    # with the rate just below what step 2 read, step 2 gives the smallest category's place to a category of at least 5%
+    leaving = recorded[0]["category_split/categorical_0/satellite_leaving"] - 1e-6
+    launch(tmp_path / "split", "--max_train_steps", "4", *satellite, "--category_satellite_leaving", str(leaving))
+    made = [m for m in split_checks(tmp_path / "split") if "category_split/categorical_0/source" in m]
+    assert made and made[0]["step"] == 2
+    assert made[0]["category_split/categorical_0/source_share"] >= max(0.05, made[0]["category_split/categorical_0/target_share"])
+    assert not torch.equal(weights(tmp_path / "split", "discriminator")["q_head.3.weight"], weights(tmp_path / "recorded", "discriminator")["q_head.3.weight"])
+
+
+def test_split_checks_reads_a_kept_checkpoint_as_the_run_s_check_read_it(tmp_path):
+    # benchmarks/split_checks.py tells, with the labels, what each check saw: its reading must be train.py's
+    launch(tmp_path, "--max_train_steps", "4", "--checkpointing_steps", "2", "--categorical_prior", "learned", "--prior_warmup_steps", "0",
+           "--categorical_codes", "3", "--category_satellite_leaving", "0.999", "--category_split_steps", "2")  # fmt: skip
+    recorded = split_checks(tmp_path)[0]
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import split_checks as checks_module
+
+    report = checks_module.main([str(tmp_path), "--satellite_leavings", "0", "0.999", "--results", str(tmp_path / "checks.json")])[str(tmp_path)]
+    written = json.loads((tmp_path / "checks.json").read_text())[str(tmp_path)]
+    assert [state["step"] for state in report["checks"]] == [state["step"] for state in written["checks"]] == [2, 4]  # checkpoint-2 and the final model
+    assert written["fires"].keys() == report["fires"].keys()
+    at_two = report["checks"][0]
+    assert at_two["satellite"]["leaving"] == pytest.approx(recorded["category_split/categorical_0/satellite_leaving"])
+    assert at_two["satellite"]["source_cut_crossing"] == pytest.approx(recorded["category_split/categorical_0/satellite_source_cut_crossing"])
+    categories = at_two["categories"]
+    assert sum(category["share"] for category in categories) == pytest.approx(1.0)
+    smallest = min(categories, key=lambda category: category["share"])
+    assert smallest["category"] == at_two["satellite"]["target"] and smallest["leaving"] == pytest.approx(at_two["satellite"]["leaving"])
+    fires = report["fires"]
+    assert fires["satellite 0.0"]["step"] == 2 and fires["satellite 0.0"]["source"] == at_two["satellite"]["source"]
+    assert fires["satellite 0.999"] is None  # as the run, which split nothing
+    assert not any("category_split/categorical_0/source" in m for m in split_checks(tmp_path))
+
+
+@pytest.mark.parametrize("repair", [["--category_split_share", "0.11"], ["--category_satellite_leaving", "0.01", "--categorical_codes", "3"], ["--category_recut_crossing", "0.01", "--category_recut_gain", "10"]],
+                         ids=["split", "satellite", "re-cut"])  # fmt: skip
 def test_two_processes_make_the_same_split(tmp_path, repair):
     # each process reads the same images (and the same transformed copies) with the same weights, so the replicas stay identical
     result = launch(tmp_path, "--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "0",
@@ -438,6 +481,11 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
     for value in ("-0.1", "1"):
         with pytest.raises(SystemExit, match=f"--category_recut_crossing must be 0 \\(off\\) or a rate in \\(0, 1\\) at which two categories' copies cross between them; got {float(value)}"):
             train.parse_args(["--preset", "mnist", "--category_recut_crossing", value])
+    for value in ("-0.1", "1"):
+        with pytest.raises(SystemExit, match=f"--category_satellite_leaving must be 0 \\(off\\) or a rate in \\(0, 1\\) at which the smallest category's copies leave it; got {float(value)}"):
+            train.parse_args(["--preset", "mnist", "--category_satellite_leaving", value])
+    with pytest.raises(SystemExit, match="--category_satellite_leaving splits categories of a categorical code: it needs --categorical_codes"):
+        train.parse_args(["--preset", "mnist_paper", "--category_satellite_leaving", "0.3", "--categorical_codes"])
     with pytest.raises(SystemExit, match="--category_recut_gain must be positive .*; got 0.0"):
         train.parse_args(["--preset", "mnist", "--category_recut_crossing", "0.1", "--category_recut_gain", "0"])
     with pytest.raises(SystemExit, match="--category_recut_crossing splits categories of a categorical code: it needs --categorical_codes"):

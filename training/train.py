@@ -45,7 +45,17 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
-from infogan_hub.category_split import BIMODAL_MIN_SHARE, RECUT_GAIN, bimodal_candidates, recut_candidates, recut_gain, split_category, two_means_bimodality
+from infogan_hub.category_split import (
+    BIMODAL_MIN_SHARE,
+    RECUT_GAIN,
+    SATELLITE_SOURCE_MIN_SHARE,
+    bimodal_candidates,
+    recut_candidates,
+    recut_gain,
+    satellite_split,
+    split_category,
+    two_means_bimodality,
+)
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
@@ -167,12 +177,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help=f"at each --category_split_steps step, a category holding more than this share of the training images (Q's decisions on {CATEGORY_SPLIT_IMAGES} of them) is split in two along the direction its images vary most in Q's features, taking the place of the code's smallest category (category_split.split_category: two merged classes part); in (1 / categories, 1), above the largest class's share; 0: off")
     training.add_argument("--category_split_bimodality", type=float, default=0.0,
                           help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_MIN_SHARE:.0%} of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
+    training.add_argument("--category_satellite_leaving", type=float, default=0.0,
+                          help=f"at the same steps, where neither splits, a code's smallest category whose images' transformed copies (the consistency term's) leave it above this rate (a satellite of a larger category of the same class) takes the place of the category (of at least {SATELLITE_SOURCE_MIN_SHARE:.0%} of the images) whose own cut along Q's transform-invariant direction its copies cross least, split along it (category_split.satellite_split): the class merged into another gets a category; in (0, 1); 0: off")
     training.add_argument("--category_recut_crossing", type=float, default=0.0,
-                          help=f"at the same steps, where neither splits, the pair of categories (each of at least {BIMODAL_MIN_SHARE:.0%} of the images) whose images' transformed copies (the consistency term's) cross between them above this rate is re-cut along the direction of Q's features that the transforms move least relative to its spread (category_split.invariant_direction), if the copies would cross that cut less than --category_recut_gain times as often: two categories that cut two classes by slant or width part them by class; in (0, 1); 0: off")
+                          help=f"at the same steps, where none of those splits, the pair of categories (each of at least {BIMODAL_MIN_SHARE:.0%} of the images) whose images' transformed copies (the consistency term's) cross between them above this rate is re-cut along the direction of Q's features that the transforms move least relative to its spread (category_split.invariant_direction), if the copies would cross that cut less than --category_recut_gain times as often: two categories that cut two classes by slant or width part them by class; in (0, 1); 0: off")
     training.add_argument("--category_recut_gain", type=float, default=RECUT_GAIN,
                           help="with --category_recut_crossing, how much less often the copies must cross the invariant cut than the pair now (category_split.recut_gain) for the re-cut to be made; positive")
     training.add_argument("--category_split_steps", type=int, nargs="+", default=[1500, 1750, 2000, 2250],
-                          help="the steps at which --category_split_share, --category_split_bimodality and --category_recut_crossing are checked (at most one split or re-cut per code at each)")
+                          help="the steps at which --category_split_share, --category_split_bimodality, --category_satellite_leaving and --category_recut_crossing are checked (at most one split or re-cut per code at each)")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -259,15 +271,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit("--consistency_size_floor bounds the size barrier: it needs --consistency_size_barrier above 0.")
         if not 0 < args.consistency_size_floor <= 1 / args.categorical_codes[0]:
             raise SystemExit(f"--consistency_size_floor must be in (0, 1/{args.categorical_codes[0]}] (one over the consistency term's categories), got {args.consistency_size_floor}.")
-    if args.category_split_share or args.category_split_bimodality or args.category_recut_crossing:
+    if repairs_categories(args):
         option = next(option for option, value in (("--category_split_share", args.category_split_share), ("--category_split_bimodality", args.category_split_bimodality),
-                                                   ("--category_recut_crossing", args.category_recut_crossing)) if value)  # fmt: skip
+                                                   ("--category_satellite_leaving", args.category_satellite_leaving), ("--category_recut_crossing", args.category_recut_crossing)) if value)  # fmt: skip
         if not args.categorical_codes:
             raise SystemExit(f"{option} splits categories of a categorical code: it needs --categorical_codes.")
         if args.category_split_share and not 1 / min(args.categorical_codes) < args.category_split_share < 1:
             raise SystemExit(f"--category_split_share must be 0 (off) or in (1/{min(args.categorical_codes)}, 1): above the even share, or every code would split at once; got {args.category_split_share}.")
         if args.category_split_bimodality and not 2 / math.pi < args.category_split_bimodality < 1:
             raise SystemExit(f"--category_split_bimodality must be 0 (off) or in (2/pi, 1) = (0.637, 1): one Gaussian mode already scores 2/pi, so a lower score would split every category; got {args.category_split_bimodality}.")
+        if not 0 <= args.category_satellite_leaving < 1:
+            raise SystemExit(f"--category_satellite_leaving must be 0 (off) or a rate in (0, 1) at which the smallest category's copies leave it; got {args.category_satellite_leaving}.")
         if not 0 <= args.category_recut_crossing < 1:
             raise SystemExit(f"--category_recut_crossing must be 0 (off) or a rate in (0, 1) at which two categories' copies cross between them; got {args.category_recut_crossing}.")
         if args.category_recut_gain <= 0:
@@ -448,6 +462,11 @@ def redact_hub_token(arguments: list[str]) -> list[str]:
             argument = "<token>"
         redacted.append(argument)
     return redacted
+
+
+def repairs_categories(args: argparse.Namespace) -> bool:
+    """Whether any of the category checks at --category_split_steps is on."""
+    return bool(args.category_split_share or args.category_split_bimodality or args.category_satellite_leaving or args.category_recut_crossing)
 
 
 def consistency_copy(args: argparse.Namespace, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -669,6 +688,8 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         """Each code's largest category, if it holds more than --category_split_share of the images,
         or else its category most clearly in two modes in D's trunk features, if above
         --category_split_bimodality, is split in two in place of its smallest; or else, with
+        --category_satellite_leaving, the category its own transform-invariant cut parts most cleanly,
+        in place of a smallest whose images' copies leave it; or else, with
         --category_recut_crossing, the pair of categories its images' transformed copies cross between
         is re-cut along Q's transform-invariant direction, where the copies cross that cut less
         (category_split.split_category). Every process reads the same images and copies with the same
@@ -683,7 +704,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
                 outputs.append(unwrapped_discriminator(batch))
                 if args.category_split_bimodality:
                     trunk_outputs.append(unwrapped_discriminator.trunk(batch))
-                if args.category_recut_crossing:
+                if args.category_satellite_leaving or args.category_recut_crossing:
                     copy_outputs.append(unwrapped_discriminator(consistency_copy(args, batch, transform)))
         features = torch.cat([output.q_features for output in outputs])
         trunk_features = torch.cat(trunk_outputs) if trunk_outputs else None
@@ -698,6 +719,12 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
                 split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[decisions == source],
                                optimizers=(generator_optimizer, discriminator_optimizer))  # fmt: skip
                 change = f"split into {source} and {target} (which held {shares[target]:.1%})"
+            elif args.category_satellite_leaving and (satellite := satellite_to_split(step, name, decisions, copy_logits[code].argmax(dim=1), shares, features, copy_features)):
+                source, target, why = satellite
+                mine = decisions == source
+                split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[mine],
+                               optimizers=(generator_optimizer, discriminator_optimizer), copy_q_features=copy_features[mine])  # fmt: skip
+                change = f"split along Q's transform-invariant direction into {source} and {target} (which held {shares[target]:.1%})"
             elif args.category_recut_crossing and (recut := pair_to_recut(step, name, decisions, copy_logits[code].argmax(dim=1), shares, features, copy_features)):
                 source, target, why = recut
                 pair = (decisions == source) | (decisions == target)
@@ -727,6 +754,20 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         if scores[source] <= args.category_split_bimodality:
             return None
         return source, target, f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})"
+
+    def satellite_to_split(step: int, name: str, decisions: torch.Tensor, copy_decisions: torch.Tensor, shares: torch.Tensor,
+                           features: torch.Tensor, copy_features: torch.Tensor) -> tuple[int, int, str] | None:  # fmt: skip
+        """(source, smallest, why) of a split in place of the smallest category, if its copies leave it
+        above --category_satellite_leaving (category_split.satellite_split)."""
+        satellite = satellite_split(decisions, copy_decisions, features, copy_features, len(shares))
+        if satellite is None:
+            return None
+        source, target, leaving, cut_crossing = satellite
+        if accelerator.is_main_process:  # the smallest category's leaving rate at every check, split or not
+            record_metrics(step, {f"category_split/{name}/satellite_leaving": leaving, f"category_split/{name}/satellite_source_cut_crossing": cut_crossing})
+        if leaving <= args.category_satellite_leaving:
+            return None
+        return source, target, f"is cut most cleanly along its own invariant direction (its copies cross that cut at {cut_crossing:.0%}), and {target}'s images' copies leave it at {leaving:.0%}"
 
     def pair_to_recut(step: int, name: str, decisions: torch.Tensor, copy_decisions: torch.Tensor, shares: torch.Tensor,
                       features: torch.Tensor, copy_features: torch.Tensor) -> tuple[int, int, str] | None:  # fmt: skip
@@ -852,7 +893,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
 
         global_step += 1
         progress_bar.update(1)
-        if (args.category_split_share or args.category_split_bimodality or args.category_recut_crossing) and global_step in args.category_split_steps:
+        if repairs_categories(args) and global_step in args.category_split_steps:
             split_categories(global_step)
         if global_step % args.logging_steps == 0 or global_step == max_train_steps:
             bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]).detach()
