@@ -35,8 +35,7 @@ import train  # noqa: E402  training/train.py: the check's image count and its r
 from infogan_hub.category_split import (  # noqa: E402
     RECUT_GAIN,
     bimodal_candidates,
-    invariant_cut_crossing,
-    invariant_direction,
+    invariant_sides,
     recut_candidates,
     recut_gain,
     satellite_split,
@@ -72,23 +71,22 @@ def crossing_pairs(decisions: torch.Tensor, copy_decisions: torch.Tensor, q_feat
     pairs = []
     for first, second, crossing in recut_candidates(decisions, copy_decisions, size, PAIR_CROSSING_READ):
         pair = (decisions == first) | (decisions == second)
-        mean, direction, _ = invariant_direction(q_features[pair], copy_q_features[pair])
+        sides, _ = invariant_sides(q_features[pair], copy_q_features[pair])
         digits = torch.bincount(labels[pair], minlength=10).argsort(descending=True)[:2].tolist()
-        pairs.append({"categories": [first, second], "crossing": crossing, "gain": recut_gain(q_features[pair], copy_q_features[pair], crossing), "digits": digits,
-                      "parted_now": two_digit_accuracy(decisions[pair] == first, labels[pair]),
-                      "parted_recut": two_digit_accuracy((q_features[pair] - mean) @ direction > 0, labels[pair])})  # fmt: skip
+        pairs.append({"categories": [first, second], "crossing": crossing, "digits": digits,
+                      "gain": recut_gain(q_features[pair], copy_q_features[pair], crossing),
+                      "parted_now": two_digit_accuracy(decisions[pair] == first, labels[pair]), "parted_recut": two_digit_accuracy(sides, labels[pair])})  # fmt: skip
     return sorted(pairs, key=lambda pair: pair["gain"])
 
 
 def invariant_cut(q_features: torch.Tensor, copy_q_features: torch.Tensor, labels: torch.Tensor) -> dict:
-    """A category's own cut along Q's transform-invariant direction (category_split.invariant_cut_crossing:
+    """A category's own cut along Q's transform-invariant direction (category_split.invariant_cut_crossing,
     the share of its images whose copy falls on the other side) and how well it parts the category's two
     digits; NaN for a category of fewer than 4 images."""
     if q_features.shape[0] < 4:
         return {"invariant_cut_crossing": float("nan"), "parted_invariant": float("nan")}
-    mean, direction, _ = invariant_direction(q_features, copy_q_features)
-    return {"invariant_cut_crossing": invariant_cut_crossing(q_features, copy_q_features),
-            "parted_invariant": two_digit_accuracy((q_features - mean) @ direction > 0, labels)}
+    sides, copy_sides = invariant_sides(q_features, copy_q_features)
+    return {"invariant_cut_crossing": float((sides != copy_sides).float().mean()), "parted_invariant": two_digit_accuracy(sides, labels)}
 
 
 def states(run: Path, settings: dict) -> list[tuple[int, Path | None]]:

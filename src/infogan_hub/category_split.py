@@ -88,12 +88,18 @@ def recut_candidates(decisions: torch.Tensor, copy_decisions: torch.Tensor, cate
     return [(first, second, crossing) for first, second, crossing in pairs if crossing > above]
 
 
-def invariant_cut_crossing(features: torch.Tensor, copy_features: torch.Tensor) -> float:
-    """The share of the images whose transformed copy falls on the other side of a cut through their
-    mean along `invariant_direction`: low where the images hold two classes the transforms keep apart."""
+def invariant_sides(features: torch.Tensor, copy_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """On which side of a cut through the images' mean along `invariant_direction` each image and each
+    image's transformed copy falls (two boolean tensors of shape `(count,)`)."""
     mean, direction, _ = invariant_direction(features, copy_features)
-    sides = [((values - mean) @ direction) > 0 for values in (features, copy_features)]
-    return float((sides[0] != sides[1]).float().mean())
+    return ((features - mean) @ direction) > 0, ((copy_features - mean) @ direction) > 0
+
+
+def invariant_cut_crossing(features: torch.Tensor, copy_features: torch.Tensor) -> float:
+    """The share of the images whose transformed copy falls on the other side of their cut along
+    `invariant_direction` (`invariant_sides`): low where the images hold two classes the transforms keep apart."""
+    sides, copy_sides = invariant_sides(features, copy_features)
+    return float((sides != copy_sides).float().mean())
 
 
 def recut_gain(features: torch.Tensor, copy_features: torch.Tensor, crossing: float) -> float:
