@@ -36,6 +36,7 @@ from infogan_hub.category_split import (  # noqa: E402
     RECUT_GAIN,
     bimodal_candidates,
     invariant_sides,
+    leaving_rate,
     recut_candidates,
     recut_gain,
     satellite_split,
@@ -123,11 +124,11 @@ def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: 
         order = digits.argsort(descending=True)
         held = [(int(digit), float(digits[digit] / max(1, int(mine.sum())))) for digit in order[:2] if digits[digit] > 0]
         crossings = torch.bincount(copy_decisions[mine], minlength=spec.categorical_codes[0]).double() / max(1, int(mine.sum()))
-        leaving = 1 - float(crossings[category]) if mine.any() else float("nan")
         crossings[category] = 0
         categories.append({"category": category, "share": float(mine.double().mean()), "digits": held,
                            "merge": len(held) == 2 and held[1][1] >= MERGE_SHARE,
-                           "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()), "leaving": leaving,
+                           "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()),
+                           "leaving": leaving_rate(decisions, copy_decisions, category),
                            "q_bimodality": bimodality(q_features[mine]), "trunk_bimodality": bimodality(trunk_features[mine]),
                            **invariant_cut(q_features[mine], copy_q_features[mine], labels[mine])})  # fmt: skip
     pairs = crossing_pairs(decisions, copy_decisions, q_features, copy_q_features, labels, spec.categorical_codes[0])

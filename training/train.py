@@ -713,19 +713,20 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         copy_logits = spec.split_q_output(torch.cat([output.q_output for output in copy_outputs])).categorical_logits if copy_outputs else None
         for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
             decisions = logits.argmax(dim=1)
+            copy_decisions = copy_logits[code].argmax(dim=1) if copy_logits is not None else None
             shares = categorical_shares([logits], hard=True)
             if split := category_to_split(step, name, decisions, shares, trunk_features):
                 source, target, why = split
                 split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[decisions == source],
                                optimizers=(generator_optimizer, discriminator_optimizer))  # fmt: skip
                 change = f"split into {source} and {target} (which held {shares[target]:.1%})"
-            elif args.category_satellite_leaving and (satellite := satellite_to_split(step, name, decisions, copy_logits[code].argmax(dim=1), shares, features, copy_features)):
+            elif args.category_satellite_leaving and (satellite := satellite_to_split(step, name, decisions, copy_decisions, shares, features, copy_features)):
                 source, target, why = satellite
                 mine = decisions == source
                 split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[mine],
                                optimizers=(generator_optimizer, discriminator_optimizer), copy_q_features=copy_features[mine])  # fmt: skip
                 change = f"split along Q's transform-invariant direction into {source} and {target} (which held {shares[target]:.1%})"
-            elif args.category_recut_crossing and (recut := pair_to_recut(step, name, decisions, copy_logits[code].argmax(dim=1), shares, features, copy_features)):
+            elif args.category_recut_crossing and (recut := pair_to_recut(step, name, decisions, copy_decisions, shares, features, copy_features)):
                 source, target, why = recut
                 pair = (decisions == source) | (decisions == target)
                 split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[pair],
