@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
@@ -464,6 +465,35 @@ def redact_hub_token(arguments: list[str]) -> list[str]:
     return redacted
 
 
+class CategoryReading(NamedTuple):
+    """What a category check reads of one categorical code at a check step: Q's most likely category
+    of each of the images, the share of them in each category, Q's hidden features and D's trunk
+    features of those images, and Q's decisions and hidden features of their transformed copies
+    (None where no check on reads them)."""
+
+    step: int
+    name: str
+    decisions: torch.Tensor
+    shares: torch.Tensor
+    features: torch.Tensor
+    trunk_features: torch.Tensor | None
+    copy_decisions: torch.Tensor | None
+    copy_features: torch.Tensor | None
+
+
+class Repair(NamedTuple):
+    """A check's change to a categorical code: `target` becomes the twin of `source`, Q reading them
+    apart along the features of the images in `images` (a mask over the reading's images), along
+    their transform-invariant direction if `along_copies`; `why` and `change` go to the log."""
+
+    source: int
+    target: int
+    images: torch.Tensor
+    along_copies: bool
+    why: str
+    change: str
+
+
 def repairs_categories(args: argparse.Namespace) -> bool:
     """Whether any of the category checks at --category_split_steps is on."""
     return bool(args.category_split_share or args.category_split_bimodality or args.category_satellite_leaving or args.category_recut_crossing)
@@ -685,15 +715,11 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         pipeline.image_generator.train()
 
     def split_categories(step: int) -> None:
-        """Each code's largest category, if it holds more than --category_split_share of the images,
-        or else its category most clearly in two modes in D's trunk features, if above
-        --category_split_bimodality, is split in two in place of its smallest; or else, with
-        --category_satellite_leaving, the category its own transform-invariant cut parts most cleanly,
-        in place of a smallest whose images' copies leave it; or else, with
-        --category_recut_crossing, the pair of categories its images' transformed copies cross between
-        is re-cut along Q's transform-invariant direction, where the copies cross that cut less
-        (category_split.split_category). Every process reads the same images and copies with the same
-        weights, so all make the same change."""
+        """Each code's first repair found (repair_checks, in order) is made: split_category makes its
+        target the twin of its source, Q reading the two apart along the principal direction of the
+        chosen images' features, or along their transform-invariant direction when the repair reads
+        copies. Every process reads the same images and copies with the same weights, so all make the
+        same change."""
         unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
         images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:CATEGORY_SPLIT_IMAGES].to(accelerator.device)
         transform = torch.Generator().manual_seed(args.seed)
@@ -713,82 +739,78 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         copy_logits = spec.split_q_output(torch.cat([output.q_output for output in copy_outputs])).categorical_logits if copy_outputs else None
         for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
             decisions = logits.argmax(dim=1)
-            copy_decisions = copy_logits[code].argmax(dim=1) if copy_logits is not None else None
-            shares = categorical_shares([logits], hard=True)
-            if split := category_to_split(step, name, decisions, shares, trunk_features):
-                source, target, why = split
-                split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[decisions == source],
-                               optimizers=(generator_optimizer, discriminator_optimizer))  # fmt: skip
-                change = f"split into {source} and {target} (which held {shares[target]:.1%})"
-            elif args.category_satellite_leaving and (satellite := satellite_to_split(step, name, decisions, copy_decisions, shares, features, copy_features)):
-                source, target, why = satellite
-                mine = decisions == source
-                split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[mine],
-                               optimizers=(generator_optimizer, discriminator_optimizer), copy_q_features=copy_features[mine])  # fmt: skip
-                change = f"split along Q's transform-invariant direction into {source} and {target} (which held {shares[target]:.1%})"
-            elif args.category_recut_crossing and (recut := pair_to_recut(step, name, decisions, copy_decisions, shares, features, copy_features)):
-                source, target, why = recut
-                pair = (decisions == source) | (decisions == target)
-                split_category(unwrapped_generator, unwrapped_discriminator, code, source, target, features[pair],
-                               optimizers=(generator_optimizer, discriminator_optimizer), copy_q_features=copy_features[pair])  # fmt: skip
-                change = f"re-cut along Q's transform-invariant direction (they held {shares[source]:.1%} and {shares[target]:.1%})"
-            else:
+            reading = CategoryReading(step, name, decisions, categorical_shares([logits], hard=True), features, trunk_features,
+                                      copy_logits[code].argmax(dim=1) if copy_logits is not None else None, copy_features)  # fmt: skip
+            if (repair := next(filter(None, (check(reading) for check in repair_checks)), None)) is None:
                 continue
-            accelerator.print(f"step {step}: {name} = {source} {why}: {change}.")
+            shares = reading.shares
+            split_category(unwrapped_generator, unwrapped_discriminator, code, repair.source, repair.target, features[repair.images],
+                           optimizers=(generator_optimizer, discriminator_optimizer),
+                           copy_q_features=copy_features[repair.images] if repair.along_copies else None)  # fmt: skip
+            accelerator.print(f"step {step}: {name} = {repair.source} {repair.why}: {repair.change}.")
             if accelerator.is_main_process:
-                record_metrics(step, {f"category_split/{name}/source": source, f"category_split/{name}/target": target,
-                                      f"category_split/{name}/source_share": shares[source].item(), f"category_split/{name}/target_share": shares[target].item()})  # fmt: skip
+                record_metrics(step, {f"category_split/{name}/source": repair.source, f"category_split/{name}/target": repair.target,
+                                      f"category_split/{name}/source_share": shares[repair.source].item(), f"category_split/{name}/target_share": shares[repair.target].item()})  # fmt: skip
 
-    def category_to_split(step: int, name: str, decisions: torch.Tensor, shares: torch.Tensor, trunk_features: torch.Tensor | None) -> tuple[int, int, str] | None:
-        """(source, target, why) of a split in two in place of the smallest category: the largest, if
-        above --category_split_share, or else the most bimodal, if above --category_split_bimodality."""
+    def split_in_place_of_smallest(reading: CategoryReading) -> Repair | None:
+        """The largest category, if above --category_split_share, or else the most bimodal in D's trunk
+        features, if above --category_split_bimodality, split in two in place of the smallest."""
+        shares = reading.shares
         source, target = int(shares.argmax()), int(shares.argmin())
         if args.category_split_share and shares[source] > args.category_split_share:
-            return source, target, f"held {shares[source]:.1%} of the images"
+            return Repair(source, target, reading.decisions == source, False, f"held {shares[source]:.1%} of the images", f"split into {source} and {target} (which held {shares[target]:.1%})")
         if not args.category_split_bimodality:
             return None
-        scores = {category: two_means_bimodality(trunk_features[decisions == category])
-                  for category in bimodal_candidates(shares.tolist()) if (decisions == category).sum() >= 4}  # fmt: skip
+        scores = {category: two_means_bimodality(reading.trunk_features[reading.decisions == category])
+                  for category in bimodal_candidates(shares.tolist()) if (reading.decisions == category).sum() >= 4}  # fmt: skip
         source = max(scores, key=scores.get)
         if accelerator.is_main_process:  # the most bimodal category at every check, split or not
-            record_metrics(step, {f"category_split/{name}/bimodality": scores[source], f"category_split/{name}/bimodal_category": source})
+            record_metrics(reading.step, {f"category_split/{reading.name}/bimodality": scores[source], f"category_split/{reading.name}/bimodal_category": source})
         if scores[source] <= args.category_split_bimodality:
             return None
-        return source, target, f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})"
+        return Repair(source, target, reading.decisions == source, False, f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})",
+                      f"split into {source} and {target} (which held {shares[target]:.1%})")  # fmt: skip
 
-    def satellite_to_split(step: int, name: str, decisions: torch.Tensor, copy_decisions: torch.Tensor, shares: torch.Tensor,
-                           features: torch.Tensor, copy_features: torch.Tensor) -> tuple[int, int, str] | None:  # fmt: skip
-        """(source, smallest, why) of a split in place of the smallest category, if its copies leave it
-        above --category_satellite_leaving (category_split.satellite_split)."""
-        satellite = satellite_split(decisions, copy_decisions, features, copy_features, len(shares))
+    def satellite_in_place_of_smallest(reading: CategoryReading) -> Repair | None:
+        """The category its own transform-invariant cut parts most cleanly, split in place of the
+        smallest, if the smallest's copies leave it above --category_satellite_leaving
+        (category_split.satellite_split)."""
+        satellite = satellite_split(reading.decisions, reading.copy_decisions, reading.features, reading.copy_features, len(reading.shares))
         if satellite is None:
             return None
         source, target, leaving, cut_crossing = satellite
         if accelerator.is_main_process:  # the smallest category's leaving rate at every check, split or not
-            record_metrics(step, {f"category_split/{name}/satellite_leaving": leaving, f"category_split/{name}/satellite_source_cut_crossing": cut_crossing})
+            record_metrics(reading.step, {f"category_split/{reading.name}/satellite_leaving": leaving, f"category_split/{reading.name}/satellite_source_cut_crossing": cut_crossing})
         if leaving <= args.category_satellite_leaving:
             return None
-        return source, target, f"is cut most cleanly along its own invariant direction (its copies cross that cut at {cut_crossing:.0%}), and {target}'s images' copies leave it at {leaving:.0%}"
+        return Repair(source, target, reading.decisions == source, True,
+                      f"is cut most cleanly along its own invariant direction (its copies cross that cut at {cut_crossing:.0%}), and {target}'s images' copies leave it at {leaving:.0%}",
+                      f"split along Q's transform-invariant direction into {source} and {target} (which held {reading.shares[target]:.1%})")  # fmt: skip
 
-    def pair_to_recut(step: int, name: str, decisions: torch.Tensor, copy_decisions: torch.Tensor, shares: torch.Tensor,
-                      features: torch.Tensor, copy_features: torch.Tensor) -> tuple[int, int, str] | None:  # fmt: skip
-        """(larger, smaller, why) of the pair of categories (each of at least BIMODAL_MIN_SHARE) whose
-        copies cross between them above --category_recut_crossing and would cross an invariant cut of
-        their images least, relative to now (category_split.recut_gain), if below --category_recut_gain."""
+    def pair_to_recut(reading: CategoryReading) -> Repair | None:
+        """The pair of categories (each of at least BIMODAL_MIN_SHARE) whose copies cross between them
+        above --category_recut_crossing and would cross an invariant cut of their images least,
+        relative to now (category_split.recut_gain), if below --category_recut_gain, re-cut along it."""
+        decisions, shares = reading.decisions, reading.shares
         gains = {}
-        for first, second, crossing in recut_candidates(decisions, copy_decisions, len(shares), args.category_recut_crossing):
+        for first, second, crossing in recut_candidates(decisions, reading.copy_decisions, len(shares), args.category_recut_crossing):
             pair = (decisions == first) | (decisions == second)
-            gains[first, second] = recut_gain(features[pair], copy_features[pair], crossing), crossing
+            gains[first, second] = recut_gain(reading.features[pair], reading.copy_features[pair], crossing), crossing
         if not gains:
             return None
         pair = min(gains, key=gains.get)
         gain, crossing = gains[pair]
         if accelerator.is_main_process:  # the most promising re-cut at every check, made or not
-            record_metrics(step, {f"category_split/{name}/recut_crossing": crossing, f"category_split/{name}/recut_gain": gain})
+            record_metrics(reading.step, {f"category_split/{reading.name}/recut_crossing": crossing, f"category_split/{reading.name}/recut_gain": gain})
         if gain >= args.category_recut_gain:
             return None
         source, target = sorted(pair, key=lambda category: -shares[category].item())
-        return source, target, f"and {target}, whose copies cross between them at {crossing:.0%}, would cross an invariant cut {gain:.2f} times as often"
+        return Repair(source, target, (decisions == source) | (decisions == target), True,
+                      f"and {target}, whose copies cross between them at {crossing:.0%}, would cross an invariant cut {gain:.2f} times as often",
+                      f"re-cut along Q's transform-invariant direction (they held {shares[source]:.1%} and {shares[target]:.1%})")  # fmt: skip
+
+    # the checks, in the order they are tried at each check step; the first to find a repair makes it
+    repair_checks = [split_in_place_of_smallest, *([satellite_in_place_of_smallest] if args.category_satellite_leaving else []), *([pair_to_recut] if args.category_recut_crossing else [])]
 
     progress_bar = tqdm(total=max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
     order, order_epoch = None, -1
