@@ -33,6 +33,17 @@ def launch(output_dir, *arguments, processes=1, check=True, extra_env=None, **po
     return result
 
 
+def kill_launch(process):
+    """SIGKILLs a launch(..., popen) and every worker: the launcher starts train.py as a child, and torch's
+    elastic agent starts workers in sessions of their own, so killing the launcher or its process
+    group alone would leave them training for a while."""
+    tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    for member in tree:
+        member.send_signal(signal.SIGKILL)
+    psutil.wait_procs(tree, timeout=30)
+    process.wait()
+
+
 def weights(output_dir, component):
     return load_file(output_dir / component / "diffusion_pytorch_model.safetensors")
 
@@ -60,6 +71,38 @@ def test_a_short_run_on_mnist_leaves_a_loadable_pipeline_and_its_records(tmp_pat
     assert pipe.image_generator.config.hidden_dim == 64
     assert pipe(batch_size=2, output_type="np").images.shape == (2, 28, 28, 1)
     assert "steps: 100%" in result.stderr  # the progress bar
+
+
+def test_an_evaluation_classifier_built_while_a_run_trains_measures_the_evaluations_after_it(tmp_path):
+    from infogan_hub.data import data_cache_dir
+
+    # the data without its classifier, as while `run.sh setup` still builds it
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "mnist.npz").symlink_to(data_cache_dir() / "mnist.npz")
+    run = launch(tmp_path / "run", "--max_train_steps", "10000", "--eval_steps", "2", "--eval_num_samples", "100",
+                 extra_env={"INFOGAN_HUB_DATA": str(cache)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+    def evaluations():
+        metrics = tmp_path / "run" / "metrics.jsonl"
+        lines = metrics.read_text().splitlines() if metrics.is_file() else []
+        return [m for m in map(json.loads, lines) if "eval/elapsed_seconds" in m]
+
+    def wait_for(condition):
+        deadline = time.monotonic() + 300
+        while not condition(found := evaluations()):
+            assert run.poll() is None and time.monotonic() < deadline, "the run ended or stalled before its evaluations showed it"
+            time.sleep(0.5)
+        return found
+
+    try:
+        before = wait_for(lambda found: found)
+        assert "eval/generated_accuracy" not in before[0]
+        (cache / "classifier-mnist.safetensors").symlink_to(data_cache_dir() / "classifier-mnist.safetensors")
+        after = wait_for(lambda found: "eval/generated_accuracy" in found[-1])
+        assert after[-1]["step"] > before[0]["step"] and 0 <= after[-1]["eval/generated_accuracy"] <= 1
+    finally:
+        kill_launch(run)
 
 
 def test_seeded_runs_repeat_and_a_resumed_run_matches_an_uninterrupted_one(tmp_path):
@@ -157,13 +200,7 @@ def test_two_processes_train_sharded_survive_sigkill_and_resume(tmp_path):
         assert process.poll() is None, process.stdout.read().decode()[-4000:]
         assert time.monotonic() < deadline, "no checkpoint-10 within 4 minutes"
         time.sleep(0.2)
-    # SIGKILL the launcher and every worker: torch's elastic agent starts workers in sessions of their
-    # own, so killing the launcher's process group alone would leave them training for a while.
-    tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-    for member in tree:
-        member.send_signal(signal.SIGKILL)
-    psutil.wait_procs(tree, timeout=30)
-    process.wait()
+    kill_launch(process)
     assert (tmp_path / "checkpoint-10" / "random_states_1.pkl").exists()  # every rank saved its state
 
     latest = max(int(path.name.split("-")[1]) for path in tmp_path.glob("checkpoint-*"))

@@ -647,12 +647,24 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
             eval_dataset = load_dataset(args.eval_dataset or args.dataset, "test", image_size=args.image_size, channels=args.channels)
         except (FileNotFoundError, ValueError) as error:
             logger.warning(f"No labelled test split, so no clustering accuracy: {error}", main_process_only=True)
-    classifier = None  # an instrument of measurement only: what generated categories draw
-    if accelerator.is_main_process and spec.categorical_codes and classifier_name(args.eval_dataset or str(args.dataset)):
-        try:
-            classifier = load_classifier(args.eval_dataset or str(args.dataset))
-        except FileNotFoundError as error:
-            logger.warning(f"Not measuring what each category draws: {error}", main_process_only=True)
+    # an instrument of measurement only: what generated categories draw
+    classifier_for = args.eval_dataset or str(args.dataset)
+    classifier_for = classifier_for if accelerator.is_main_process and spec.categorical_codes and classifier_name(classifier_for) else None
+    classifier = None
+
+    def evaluation_classifier(warn: bool = False) -> torch.nn.Module | None:
+        """The evaluation classifier, looked for at every evaluation until it is found: one built while
+        the run trains (`run.sh setup` builds them after the data) measures the evaluations after it."""
+        nonlocal classifier
+        if classifier is None and classifier_for:
+            try:
+                classifier = load_classifier(classifier_for)
+            except FileNotFoundError as error:
+                if warn:
+                    logger.warning(f"Not measuring what each category draws until it is built: {error}", main_process_only=True)
+        return classifier
+
+    evaluation_classifier(warn=True)
 
     # Q (with D) always learns to recognise the codes, so L_I is measured even for the plain GAN;
     # --info_weight decides how much the generator is asked to make them recognisable.
@@ -679,7 +691,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
     def evaluate_and_save(step: int) -> None:
         pipeline = unwrapped_pipeline()
         pipeline.image_generator.eval(), pipeline.discriminator.eval()
-        results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed, classifier=classifier)
+        results = evaluate(pipeline.image_generator, pipeline.discriminator, eval_dataset, args.eval_num_samples, seed=args.seed, classifier=evaluation_classifier())
         results["step"] = step
         results["elapsed_seconds"] = elapsed_seconds()
         save_pipeline(pipeline, output_dir)
