@@ -174,6 +174,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
     results = json.loads((run_dir / seed_study.RESULTS_FILE).read_text())
     training_config = json.loads((run_dir / seed_study.TRAINING_CONFIG_FILE).read_text())
+    if "generation" not in results:
+        raise ValueError(f"{run_dir / seed_study.RESULTS_FILE} has no 'generation' results (what each category draws): the evaluation classifier "
+                         f"was missing when the run was evaluated; measure them with `python -m infogan_hub.evaluation {run_dir} --dataset "
+                         f"{training_config.get('eval_dataset') or training_config.get('dataset')}`.")  # fmt: skip
     code = results["clustering"]["codes"]["categorical_0"]
     prior, shares = results.get("categorical_prior", {}).get("categorical_0"), results["category_usage"]["codes"]["categorical_0"]["shares"]
     return {

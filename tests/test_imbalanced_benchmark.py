@@ -162,3 +162,18 @@ def test_results_from_summarises_the_runs_of_several_results_files_together_and_
     with pytest.raises(SystemExit) as stopped:
         imbalanced_mnist.main([*arguments, "--results_from", str(main), str(tmp_path / "missing.json")])
     assert stopped.value.code == 2 and f"existing results files (written by this benchmark); not found: {tmp_path / 'missing.json'}" in capsys.readouterr().err
+
+
+def test_a_run_without_what_each_category_draws_is_named_with_the_command_that_measures_it(tmp_path):
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import imbalanced_mnist
+
+    run_dir = tmp_path / "split-7" / "seed-0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "training_config.json").write_text(json.dumps({"dataset": "mnist_imbalanced_7", "eval_dataset": None, "code_revision": "0" * 40}))
+    # a run evaluated before its evaluation classifier was built: clustering, but no "generation"
+    (run_dir / "evaluation_results.json").write_text(json.dumps({"clustering": {"codes": {"categorical_0": {"accuracy": 0.9}}}}))
+    with pytest.raises(ValueError) as error:
+        imbalanced_mnist.run_record(run_dir, "uniform_consistency", 7, 0)
+    assert str(run_dir / "evaluation_results.json") in str(error.value)
+    assert f"python -m infogan_hub.evaluation {run_dir} --dataset mnist_imbalanced_7" in str(error.value)
