@@ -65,7 +65,7 @@ def invariant_direction(features: torch.Tensor, copy_features: torch.Tensor) -> 
     mean = features.mean(dim=0)
     covariance = (features - mean).T @ (features - mean) / (features.shape[0] - 1)
     change = changes.T @ changes / changes.shape[0]
-    change += 1e-3 * change.trace() / change.shape[0] * torch.eye(change.shape[0], dtype=change.dtype)
+    change += 1e-3 * change.trace() / change.shape[0] * torch.eye(change.shape[0], dtype=change.dtype, device=change.device)
     whitening = torch.linalg.inv(torch.linalg.cholesky(change))
     direction = whitening.T @ torch.linalg.eigh(whitening @ covariance @ whitening.T).eigenvectors[:, -1]
     direction = direction / direction.norm()
@@ -150,7 +150,7 @@ def two_means_bimodality(features: torch.Tensor) -> float:
     mean, direction, _ = principal_direction(features.double())
     values = ((features.double() - mean) @ direction).sort().values
     count, total = values.shape[0], values.sum()
-    left_sums, left_counts = values.cumsum(0)[:-1], torch.arange(1, count, dtype=values.dtype)
+    left_sums, left_counts = values.cumsum(0)[:-1], torch.arange(1, count, dtype=values.dtype, device=values.device)
     between = left_sums**2 / left_counts + (total - left_sums) ** 2 / (count - left_counts) - total**2 / count
     spread = ((values - total / count) ** 2).sum()
     return float(between.max() / spread) if spread > 0 else 0.0
