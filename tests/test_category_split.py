@@ -82,6 +82,14 @@ def test_the_invariant_direction_is_the_spread_a_transform_does_not_move_and_cut
         invariant_direction(features[:5], copies[:4])
 
 
+def test_the_invariant_direction_is_solved_on_the_features_device():
+    # PyTorch's meta device stands in for a GPU: a tensor made on the CPU beside its features raises, as beside CUDA ones
+    _, features, copies = two_classes_cut_by_slant()
+    mean, direction, spread = invariant_direction(features.to("meta"), copies.to("meta"))
+    assert {mean.device.type, direction.device.type, spread.device.type} == {"meta"}
+    assert direction.shape == (features.shape[1],)
+
+
 def test_a_slant_cut_pair_crosses_often_and_a_cut_along_the_invariant_direction_crosses_less():
     classes, features, copies = two_classes_cut_by_slant()
     # Q's categories 3 and 7 cut the images by slant; the copies' slant moves, so many cross
