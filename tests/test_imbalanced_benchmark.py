@@ -10,6 +10,15 @@ from .conftest import REPOSITORY, accelerate_env
 from .test_train import SMALL
 
 
+@pytest.fixture(scope="module")
+def imbalanced_mnist():
+    """benchmarks/imbalanced_mnist.py as a module, for the tests that call its functions directly."""
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    import imbalanced_mnist
+
+    return imbalanced_mnist
+
+
 def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_distance(tmp_path):
     # two studies at a time, one core each
     results = tmp_path / "imbalanced.json"
@@ -63,10 +72,7 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     assert "learned_consistency" not in merged["summary"] and "| uniform | 2 |" in output.stdout
 
 
-def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_given_baseline_over_shared_pairs():
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import imbalanced_mnist
-
+def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_given_baseline_over_shared_pairs(imbalanced_mnist):
     def run(variant, split, seed, accuracy):
         return {"variant": variant, "split": split, "seed": seed, "accuracy": accuracy, "nmi": accuracy / 2}
 
@@ -105,10 +111,7 @@ def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_
     assert against_paper["learned_consistency"]["pairs"] == 1 and against_paper["learned_consistency"]["accuracy"]["mean"] == pytest.approx(0.2)
 
 
-def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_their_spread_on_every_split():
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import imbalanced_mnist
-
+def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_their_spread_on_every_split(imbalanced_mnist):
     def run(variant, split, seed, accuracy, distance):
         return {"variant": variant, "split": split, "seed": seed, "accuracy": accuracy, "nmi": accuracy, "prior_total_variation": distance}
 
@@ -135,10 +138,7 @@ def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_
         assert imbalanced_mnist.targets(even, imbalanced_mnist.paired_gains(even, ["uniform_consistency", "learned_consistency"]), [0, 1])["learned_consistency"]["beats_uniform_met"] is met
 
 
-def test_results_from_summarises_the_runs_of_several_results_files_together_and_leaves_them_unchanged(tmp_path, capsys):
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import imbalanced_mnist
-
+def test_results_from_summarises_the_runs_of_several_results_files_together_and_leaves_them_unchanged(imbalanced_mnist, tmp_path, capsys):
     def run(variant, split, seed, accuracy):
         return {"variant": variant, "split": split, "seed": seed, **dict.fromkeys(imbalanced_mnist.SUMMARY_FIGURES, accuracy)}
 
@@ -164,10 +164,7 @@ def test_results_from_summarises_the_runs_of_several_results_files_together_and_
     assert stopped.value.code == 2 and f"existing results files (written by this benchmark); not found: {tmp_path / 'missing.json'}" in capsys.readouterr().err
 
 
-def test_a_run_without_what_each_category_draws_is_named_with_the_command_that_measures_it(tmp_path):
-    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
-    import imbalanced_mnist
-
+def test_a_run_without_what_each_category_draws_is_named_with_the_command_that_measures_it(imbalanced_mnist, tmp_path):
     run_dir = tmp_path / "split-7" / "seed-0"
     run_dir.mkdir(parents=True)
     (run_dir / "training_config.json").write_text(json.dumps({"dataset": "mnist_imbalanced_7", "eval_dataset": None, "code_revision": "0" * 40}))
