@@ -35,7 +35,7 @@ import train  # noqa: E402  training/train.py: the check's image count and its r
 from infogan_hub.category_split import (  # noqa: E402
     RECUT_GAIN,
     bimodal_candidates,
-    invariant_sides,
+    invariant_cut,
     leaving_rate,
     recut_candidates,
     recut_gain,
@@ -72,22 +72,21 @@ def crossing_pairs(decisions: torch.Tensor, copy_decisions: torch.Tensor, q_feat
     pairs = []
     for first, second, crossing in recut_candidates(decisions, copy_decisions, size, PAIR_CROSSING_READ):
         pair = (decisions == first) | (decisions == second)
-        sides, _ = invariant_sides(q_features[pair], copy_q_features[pair])
+        sides, cut_crossing = invariant_cut(q_features[pair], copy_q_features[pair])
         digits = torch.bincount(labels[pair], minlength=10).argsort(descending=True)[:2].tolist()
-        pairs.append({"categories": [first, second], "crossing": crossing, "digits": digits,
-                      "gain": recut_gain(q_features[pair], copy_q_features[pair], crossing),
+        pairs.append({"categories": [first, second], "crossing": crossing, "digits": digits, "gain": recut_gain(cut_crossing, crossing),
                       "parted_now": two_digit_accuracy(decisions[pair] == first, labels[pair]), "parted_recut": two_digit_accuracy(sides, labels[pair])})  # fmt: skip
     return sorted(pairs, key=lambda pair: pair["gain"])
 
 
-def invariant_cut(q_features: torch.Tensor, copy_q_features: torch.Tensor, labels: torch.Tensor) -> dict:
-    """A category's own cut along Q's transform-invariant direction (category_split.invariant_cut_crossing,
-    the share of its images whose copy falls on the other side) and how well it parts the category's two
+def own_invariant_cut(q_features: torch.Tensor, copy_q_features: torch.Tensor, labels: torch.Tensor) -> dict:
+    """A category's own cut along Q's transform-invariant direction (category_split.invariant_cut: the
+    share of its images whose copy falls on the other side) and how well it parts the category's two
     digits; NaN for a category of fewer than 4 images."""
     if q_features.shape[0] < 4:
         return {"invariant_cut_crossing": float("nan"), "parted_invariant": float("nan")}
-    sides, copy_sides = invariant_sides(q_features, copy_q_features)
-    return {"invariant_cut_crossing": float((sides != copy_sides).float().mean()), "parted_invariant": two_digit_accuracy(sides, labels)}
+    sides, cut_crossing = invariant_cut(q_features, copy_q_features)
+    return {"invariant_cut_crossing": cut_crossing, "parted_invariant": two_digit_accuracy(sides, labels)}
 
 
 def states(run: Path, settings: dict) -> list[tuple[int, Path | None]]:
@@ -130,9 +129,10 @@ def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: 
                            "crosses_to": int(crossings.argmax()), "crossing": float(crossings.max()),
                            "leaving": leaving_rate(decisions, copy_decisions, category),
                            "q_bimodality": bimodality(q_features[mine]), "trunk_bimodality": bimodality(trunk_features[mine]),
-                           **invariant_cut(q_features[mine], copy_q_features[mine], labels[mine])})  # fmt: skip
+                           **own_invariant_cut(q_features[mine], copy_q_features[mine], labels[mine])})  # fmt: skip
     pairs = crossing_pairs(decisions, copy_decisions, q_features, copy_q_features, labels, spec.categorical_codes[0])
-    satellite = satellite_split(decisions, copy_decisions, q_features, copy_q_features, spec.categorical_codes[0])
+    # the satellite check reads each category's own cut, solved above once
+    satellite = satellite_split(decisions, copy_decisions, lambda category: categories[category]["invariant_cut_crossing"], spec.categorical_codes[0])
     if satellite is not None:
         source, target, leaving, cut_crossing = satellite
         satellite = {"source": source, "target": target, "leaving": leaving, "source_cut_crossing": cut_crossing}

@@ -11,7 +11,7 @@ from infogan_hub.category_split import (
     SATELLITE_SOURCE_MIN_SHARE,
     SPLIT_SHARPNESS,
     bimodal_candidates,
-    invariant_cut_crossing,
+    invariant_cut,
     invariant_direction,
     leaving_rate,
     pair_crossing,
@@ -78,6 +78,9 @@ def test_the_invariant_direction_is_the_spread_a_transform_does_not_move_and_cut
     assert spread == pytest.approx(((features - mean) @ direction).std().item(), rel=1e-4)
     sides = (features - mean) @ direction > 0
     assert max((sides == (classes == 1)).float().mean(), (sides == (classes == 0)).float().mean()) > 0.95
+    # invariant_cut is that cut, with the share of the images whose copy falls on its other side
+    cut_sides, cut_crossing = invariant_cut(features, copies)
+    assert torch.equal(cut_sides, sides) and cut_crossing == pytest.approx((((copies - mean) @ direction > 0) != sides).float().mean().item())
     with pytest.raises(ValueError, match=r"at least 2 feature vectors and a copy of each, got \(5, 4\) and \(4, 4\)"):
         invariant_direction(features[:5], copies[:4])
 
@@ -105,12 +108,12 @@ def test_a_slant_cut_pair_crosses_often_and_a_cut_along_the_invariant_direction_
     few = decisions.clone()
     few[:30] = 5  # 1.5% of the images: too few to be a candidate, though their copies cross into 3 and 7
     assert [(first, second) for first, second, _ in recut_candidates(few, copy_decisions, 10, above=0.0)] == [(3, 7)]
-    assert recut_gain(features, copies, crossing) < 0.3
+    assert recut_gain(invariant_cut(features, copies)[1], crossing) < 0.3
     # a pair already cut by class gains nothing from a re-cut: its copies cross the invariant cut about as often
     by_class, copies_by_class = (torch.where(values[:, 0] > 0, 3, 7) for values in (features, copies))
     class_crossing = pair_crossing(by_class, copies_by_class, 3, 7)
-    assert 0.02 < class_crossing < 0.1 and 0.8 < recut_gain(features, copies, class_crossing) < 1.25
-    assert recut_gain(features, copies, 0.0) == math.inf
+    assert 0.02 < class_crossing < 0.1 and 0.8 < recut_gain(invariant_cut(features, copies)[1], class_crossing) < 1.25
+    assert recut_gain(0.05, 0.0) == math.inf
 
 
 def satellite_code(merged: int):
@@ -127,21 +130,36 @@ def satellite_code(merged: int):
     return decisions, copy_decisions, torch.cat([features, blob]), torch.cat([copies, blob_copies])
 
 
+def own_cut_crossings(decisions, features, copies, asked=None):
+    """satellite_split's `cut_crossing`: each category's own invariant_cut crossing, noting in `asked` which categories were asked."""
+
+    def cut_crossing(category):
+        if asked is not None:
+            asked.append(category)
+        return invariant_cut(features[decisions == category], copies[decisions == category])[1]
+
+    return cut_crossing
+
+
 def test_a_satellite_s_place_goes_to_the_category_its_own_invariant_cut_parts_most_cleanly():
     decisions, copy_decisions, features, copies = satellite_code(merged=2000)
     assert leaving_rate(decisions, copy_decisions, 3) == pytest.approx(0.75) and leaving_rate(decisions, copy_decisions, 0) == 0.0
     assert math.isnan(leaving_rate(decisions, copy_decisions, 4))
-    source, target, leaving, cut_crossing = satellite_split(decisions, copy_decisions, features, copies, 4)
+    asked = []
+    source, target, leaving, cut_crossing = satellite_split(decisions, copy_decisions, own_cut_crossings(decisions, features, copies, asked), 4)
     assert (source, target, leaving) == (0, 3, pytest.approx(0.75))
-    mine = decisions == 0
-    assert cut_crossing == pytest.approx(invariant_cut_crossing(features[mine], copies[mine])) and cut_crossing < 0.1
-    assert min(invariant_cut_crossing(features[decisions == category], copies[decisions == category]) for category in (1, 2)) > 0.1  # one class each: no clean cut
+    assert sorted(asked) == [0, 1, 2]  # not the smallest, whose place the split takes
+    crossing_of = own_cut_crossings(decisions, features, copies)
+    assert cut_crossing == pytest.approx(crossing_of(0)) and cut_crossing < 0.1
+    assert min(crossing_of(category) for category in (1, 2)) > 0.1  # one class each: no clean cut
     # an empty smallest category is no satellite: the share and bimodality splits fill it
-    assert satellite_split(decisions, copy_decisions, features, copies, 5) is None
-    # a category of less than SATELLITE_SOURCE_MIN_SHARE is no source, however cleanly its cut parts it
+    assert satellite_split(decisions, copy_decisions, crossing_of, 5) is None
+    # a category of less than SATELLITE_SOURCE_MIN_SHARE is no source, however cleanly its cut parts it, and is not read
     decisions, copy_decisions, features, copies = satellite_code(merged=60)
     assert SATELLITE_SOURCE_MIN_SHARE == 0.05 and (decisions == 0).float().mean() < 0.05
-    assert satellite_split(decisions, copy_decisions, features, copies, 4)[:2] in ((1, 3), (2, 3))
+    asked = []
+    assert satellite_split(decisions, copy_decisions, own_cut_crossings(decisions, features, copies, asked), 4)[:2] in ((1, 3), (2, 3))
+    assert sorted(asked) == [1, 2]
 
 
 def test_bimodal_candidates_leave_out_the_smallest_category_and_those_too_small_to_score():

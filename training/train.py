@@ -51,6 +51,7 @@ from infogan_hub.category_split import (
     RECUT_GAIN,
     SATELLITE_SOURCE_MIN_SHARE,
     bimodal_candidates,
+    invariant_cut,
     recut_candidates,
     recut_gain,
     satellite_split,
@@ -787,7 +788,9 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         """The category its own transform-invariant cut parts most cleanly, split in place of the
         smallest, if the smallest's copies leave it above --category_satellite_leaving
         (category_split.satellite_split)."""
-        satellite = satellite_split(reading.decisions, reading.copy_decisions, reading.features, reading.copy_features, len(reading.shares))
+        decisions, features, copy_features = reading.decisions, reading.features, reading.copy_features
+        own_cut_crossing = lambda category: invariant_cut(features[decisions == category], copy_features[decisions == category])[1]  # noqa: E731
+        satellite = satellite_split(decisions, reading.copy_decisions, own_cut_crossing, len(reading.shares))
         if satellite is None:
             return None
         source, target, leaving, cut_crossing = satellite
@@ -807,7 +810,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         gains = {}
         for first, second, crossing in recut_candidates(decisions, reading.copy_decisions, len(shares), args.category_recut_crossing):
             pair = (decisions == first) | (decisions == second)
-            gains[first, second] = recut_gain(reading.features[pair], reading.copy_features[pair], crossing), crossing
+            gains[first, second] = recut_gain(invariant_cut(reading.features[pair], reading.copy_features[pair])[1], crossing), crossing
         if not gains:
             return None
         pair = min(gains, key=gains.get)

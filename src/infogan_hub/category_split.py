@@ -19,7 +19,7 @@ place to the category that a cut along its own invariant direction parts most cl
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -88,24 +88,19 @@ def recut_candidates(decisions: torch.Tensor, copy_decisions: torch.Tensor, cate
     return [(first, second, crossing) for first, second, crossing in pairs if crossing > above]
 
 
-def invariant_sides(features: torch.Tensor, copy_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """On which side of a cut through the images' mean along `invariant_direction` each image and each
-    image's transformed copy falls (two boolean tensors of shape `(count,)`)."""
+def invariant_cut(features: torch.Tensor, copy_features: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """A cut of the images through their mean along `invariant_direction`: on which side each image
+    falls (a boolean tensor of shape `(count,)`), and the share of the images whose transformed copy
+    falls on the other side (low where the images hold two classes the transforms keep apart)."""
     mean, direction, _ = invariant_direction(features, copy_features)
-    return ((features - mean) @ direction) > 0, ((copy_features - mean) @ direction) > 0
+    sides, copy_sides = ((features - mean) @ direction) > 0, ((copy_features - mean) @ direction) > 0
+    return sides, float((sides != copy_sides).float().mean())
 
 
-def invariant_cut_crossing(features: torch.Tensor, copy_features: torch.Tensor) -> float:
-    """The share of the images whose transformed copy falls on the other side of their cut along
-    `invariant_direction` (`invariant_sides`): low where the images hold two classes the transforms keep apart."""
-    sides, copy_sides = invariant_sides(features, copy_features)
-    return float((sides != copy_sides).float().mean())
-
-
-def recut_gain(features: torch.Tensor, copy_features: torch.Tensor, crossing: float) -> float:
-    """How a cut of the images through their mean along `invariant_direction` compares with a pair's
-    `crossing` now: `invariant_cut_crossing` over `crossing` (below 1: the copies cross the new cut less)."""
-    return invariant_cut_crossing(features, copy_features) / crossing if crossing > 0 else math.inf
+def recut_gain(cut_crossing: float, crossing: float) -> float:
+    """How an `invariant_cut` of a pair's images compares with the pair's `crossing` now: the cut's
+    crossing over it (below 1: the copies cross the new cut less)."""
+    return cut_crossing / crossing if crossing > 0 else math.inf
 
 
 def leaving_rate(decisions: torch.Tensor, copy_decisions: torch.Tensor, category: int) -> float:
@@ -115,7 +110,7 @@ def leaving_rate(decisions: torch.Tensor, copy_decisions: torch.Tensor, category
 
 
 def satellite_split(
-    decisions: torch.Tensor, copy_decisions: torch.Tensor, features: torch.Tensor, copy_features: torch.Tensor, categories: int
+    decisions: torch.Tensor, copy_decisions: torch.Tensor, cut_crossing: Callable[[int], float], categories: int
 ) -> tuple[int, int, float, float] | None:
     """`(source, target, target's leaving rate, source's invariant cut crossing)` of a split of `source`
     in place of `target`, a code's smallest category, should `target` be a satellite; None where it is
@@ -124,16 +119,16 @@ def satellite_split(
     A satellite is a smallest category whose images' copies leave it often (`leaving_rate`, read
     against a threshold by the caller): Q does not hold its images apart from a larger category of the
     same class, and the class it should hold is merged into another. Its place goes to the category (of
-    at least `SATELLITE_SOURCE_MIN_SHARE` of the images) whose own cut along `invariant_direction` its
-    copies cross least (`invariant_cut_crossing`): the one most clearly holding two classes the
-    transforms keep apart."""
+    at least `SATELLITE_SOURCE_MIN_SHARE` of the images) whose own `invariant_cut` its copies cross
+    least: the one most clearly holding two classes the transforms keep apart. `cut_crossing(category)`
+    gives that crossing (`invariant_cut` of the category's images and their copies); it is asked only
+    for the categories that may be the source."""
     shares = torch.bincount(decisions, minlength=categories).float() / decisions.shape[0]
     target = int(shares.argmin())
     rate = leaving_rate(decisions, copy_decisions, target)
     if math.isnan(rate):  # an empty smallest category is the other splits' to fill
         return None
-    crossings = {category: invariant_cut_crossing(features[decisions == category], copy_features[decisions == category])
-                 for category in range(categories) if category != target and shares[category] >= SATELLITE_SOURCE_MIN_SHARE}  # fmt: skip
+    crossings = {category: cut_crossing(category) for category in range(categories) if category != target and shares[category] >= SATELLITE_SOURCE_MIN_SHARE}
     if not crossings:
         return None
     source = min(crossings, key=crossings.get)
