@@ -17,6 +17,9 @@ of other results files too, without changing them, so one command summarises sev
     python benchmarks/imbalanced_mnist.py --summarize_only --splits 0 1 2 3 4 5 6 --seeds 0 1 2 3 4 \
         --variants uniform_consistency learned_prior_consistency_floor --results benchmarks/results/imbalanced-mnist-all-splits.json \
         --results_from benchmarks/results/imbalanced-mnist.json benchmarks/results/imbalanced-mnist-unseen-splits.json
+
+Each learned variant is paired with the uniform prior of its preset; `--against VARIANT` pairs it with
+another of the variants too, e.g. a recipe with the same recipe less one setting: what that setting changes.
 """
 
 from __future__ import annotations
@@ -161,10 +164,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS, help="the results file to write (its runs for what is asked are kept)")
     parser.add_argument("--results_from", type=Path, nargs="+", default=[],
                         help="more results files whose runs for what is asked are kept too (read only; a run found earlier, here or in --results, wins)")
+    parser.add_argument("--against", nargs="+", default=[], choices=sorted(VARIANTS), metavar="VARIANT",
+                        help="pair the learned variants with these too, each one of --variants (e.g. a recipe without one of its settings: what that setting changes)")
     parser.add_argument("--parallel", type=int, default=1, help="(variant, split) studies at a time, each on its share of the cores")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps of each run")
     parser.add_argument("--summarize_only", action="store_true", help="train nothing; summarise the finished runs")
     args = parser.parse_args(argv)
+    if unrun := [variant for variant in args.against if variant not in args.variants]:
+        parser.error(f"--against takes variants that --variants also names (their runs are the pairs' other halves); not among them: {', '.join(unrun)}")
     if missing := [str(path) for path in args.results_from if not path.is_file()]:
         parser.error(f"--results_from takes existing results files (written by this benchmark); not found: {', '.join(missing)}")
     args.train_arguments = extra
@@ -311,7 +318,7 @@ def table(benchmark: dict) -> str:
             f"| {shares['mean']:.3f} ± {shares['std']:.3f} | {follows['mean']:.3f} ± {follows['std']:.3f} |"
         )
     gains = [*benchmark["paired_gains"].items(), *benchmark.get("paired_gains_against_reference", {}).items(), *benchmark.get("paired_gains_against_defaults", {}).items(),
-             *benchmark.get("paired_gains_against_paper", {}).items()]
+             *benchmark.get("paired_gains_against_paper", {}).items(), *(item for gains in benchmark.get("paired_gains_against", {}).values() for item in gains.items())]
     if gains:
         rows += ["", "| variant | against | pairs (split, seed) | accuracy gain | wins | NMI gain | wins |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for variant, gain in gains:
@@ -395,7 +402,8 @@ def main(argv: list[str] | None = None) -> dict:
                  "runs": runs, "summary": summarize(runs, args.variants), "paired_gains": paired_gains(runs, args.variants),
                  "paired_gains_against_reference": paired_gains(runs, args.variants, baseline=REFERENCE),
                  "paired_gains_against_defaults": paired_gains(runs, [name for name in args.variants if name != REFERENCE], baseline=DEFAULTS),
-                 "paired_gains_against_paper": paired_gains(runs, [name for name in args.variants if VARIANTS[name][0] != VARIANTS[PAPER][0]], baseline=PAPER, any_preset=True)}  # fmt: skip
+                 "paired_gains_against_paper": paired_gains(runs, [name for name in args.variants if VARIANTS[name][0] != VARIANTS[PAPER][0]], baseline=PAPER, any_preset=True),
+                 "paired_gains_against": {baseline: paired_gains(runs, args.variants, baseline=baseline) for baseline in args.against}}  # fmt: skip
     benchmark["targets"] = targets(runs, benchmark["paired_gains"], args.splits)
     write_json(args.results, benchmark)
     draw_figure(benchmark, args.results.with_suffix(".png"))

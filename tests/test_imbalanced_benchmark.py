@@ -174,3 +174,25 @@ def test_a_run_without_what_each_category_draws_is_named_with_the_command_that_m
         imbalanced_mnist.run_record(run_dir, "uniform_consistency", 7, 0)
     assert str(run_dir / "evaluation_results.json") in str(error.value)
     assert f"python -m infogan_hub.evaluation {run_dir} --dataset mnist_imbalanced_7" in str(error.value)
+
+
+def test_against_pairs_the_learned_variants_with_a_named_variant_too_which_must_be_one_of_the_variants(imbalanced_mnist, tmp_path, capsys):
+    def run(variant, split, seed, accuracy):
+        return {"variant": variant, "split": split, "seed": seed, **dict.fromkeys(imbalanced_mnist.SUMMARY_FIGURES, accuracy)}
+
+    recipe, floor = "learned_prior_consistency_floor_split_bimodal_satellite_recut", "learned_prior_consistency_floor"
+    finished = tmp_path / "finished.json"
+    finished.write_text(json.dumps({"runs": [run("uniform_consistency", 7, 0, 0.80), run(floor, 7, 0, 0.85), run(recipe, 7, 0, 0.95),
+                                             run("uniform_consistency", 8, 0, 0.70), run(floor, 8, 0, 0.90), run(recipe, 8, 0, 0.80)]}))  # fmt: skip
+    arguments = ["--summarize_only", "--splits", "7", "8", "--seeds", "0", "--variants", "uniform_consistency", floor, recipe,
+                 "--output_dir", str(tmp_path / "no-runs"), "--results", str(tmp_path / "against.json"), "--results_from", str(finished)]  # fmt: skip
+    benchmark = imbalanced_mnist.main([*arguments, "--against", floor])
+    against = benchmark["paired_gains_against"][floor]
+    assert list(against) == [recipe]  # not the floor itself, not the uniform prior
+    assert against[recipe]["pairs"] == 2 and against[recipe]["accuracy"]["mean"] == pytest.approx(0.0) and against[recipe]["accuracy"]["wins"] == 1
+    assert benchmark["paired_gains"][recipe]["baseline"] == "uniform_consistency"  # the pairs with the uniform prior stay
+    assert f"| {recipe} | {floor} | 2 | +0.000 ± 0.141 | 1/2 |" in capsys.readouterr().out
+    assert imbalanced_mnist.main(arguments)["paired_gains_against"] == {}
+    with pytest.raises(SystemExit) as stopped:
+        imbalanced_mnist.main([*arguments, "--against", "learned_consistency"])
+    assert stopped.value.code == 2 and "--against takes variants that --variants also names (their runs are the pairs' other halves); not among them: learned_consistency" in capsys.readouterr().err
