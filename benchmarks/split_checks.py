@@ -31,7 +31,8 @@ from safetensors.torch import load_file
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
-import train  # noqa: E402  training/train.py: the check's image count and its reading of D
+import train  # noqa: E402  training/train.py: the consistency term's copies
+from category_repairs import read_categories  # noqa: E402  training/category_repairs.py: the checks' reading of D
 from infogan_hub.category_split import (  # noqa: E402
     RECUT_GAIN,
     bimodal_candidates,
@@ -102,19 +103,11 @@ def check(run: Path, settings: dict, dataset: ImageDataset, step: int, weights: 
     if weights is not None:
         discriminator.load_state_dict(load_file(weights))
     discriminator.train()  # read as the D step reads its real batch (batch statistics), as train.py's check does
-    images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(settings["seed"]))[: train.CATEGORY_SPLIT_IMAGES]
-    batch_size = settings["train_batch_size"]
-    outputs, trunk, copies = [], [], []
-    transform = torch.Generator().manual_seed(settings["seed"])
-    for chunk in images.split(batch_size):
-        batch = dataset.batch(chunk)
-        outputs.append(discriminator(batch))
-        trunk.append(discriminator.trunk(batch))
-        copies.append(discriminator(train.consistency_copy(argparse.Namespace(**settings), batch, transform)))
+    copy = lambda batch, generator: train.consistency_copy(argparse.Namespace(**settings), batch, generator)  # noqa: E731
+    images, (reading, *_) = read_categories(discriminator, dataset, step, settings["seed"], settings["train_batch_size"], copy, trunk=True)
     spec = discriminator.latent_spec
-    decisions, copy_decisions = (spec.split_q_output(torch.cat([output.q_output for output in read])).categorical_logits[0].argmax(dim=1) for read in (outputs, copies))
-    q_features, trunk_features = torch.cat([output.q_features for output in outputs]), torch.cat(trunk)
-    copy_q_features = torch.cat([output.q_features for output in copies])
+    decisions, copy_decisions = reading.decisions, reading.copy_decisions
+    q_features, trunk_features, copy_q_features = reading.features, reading.trunk_features, reading.copy_features
     labels = dataset.labels[images]
     categories = []
     for category in range(spec.categorical_codes[0]):

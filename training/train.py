@@ -2,13 +2,13 @@
 
 One file, top to bottom: arguments (a preset from training/configs/, overridable from the command
 line), data in memory, the paper's two steps per iteration, checkpoints, logs, sample grids,
-evaluation, the pipeline folder, and an optional push to the Hub.
+evaluation, the pipeline folder, and an optional push to the Hub. The category checks that
+repair a categorical code mid-run (`--category_*`) are in category_repairs.py beside it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -19,7 +19,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
@@ -46,18 +45,7 @@ from infogan_hub import (
     information_terms,
 )
 from infogan_hub.augmentation import random_affine, random_stroke_width
-from infogan_hub.category_split import (
-    BIMODAL_MIN_SHARE,
-    RECUT_GAIN,
-    SATELLITE_SOURCE_MIN_SHARE,
-    bimodal_candidates,
-    invariant_cut,
-    recut_candidates,
-    recut_gain,
-    satellite_split,
-    split_category,
-    two_means_bimodality,
-)
+from infogan_hub.category_split import BIMODAL_MIN_SHARE, RECUT_GAIN, SATELLITE_SOURCE_MIN_SHARE
 from infogan_hub.classifier import classifier_name, load_classifier
 from infogan_hub.data import ImageDataset, load_dataset
 from infogan_hub.evaluation import (
@@ -65,7 +53,8 @@ from infogan_hub.evaluation import (
 )  # fmt: skip
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
-from infogan_hub.models import InfoGANDiscriminator
+
+from category_repairs import CATEGORY_SPLIT_IMAGES, CategoryRepairs, buffers_restored, repairs_categories  # training/category_repairs.py
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -73,8 +62,6 @@ CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 TRAINING_STATE_FILE = "training_state.json"
 # With --candidate_runs, candidate k trains with seed --seed + k * CANDIDATE_SEED_STRIDE in candidates/seed-<seed>.
 CANDIDATE_SEED_STRIDE = 1_000_000
-# --category_split_share reads Q's decisions on this many training images, the same on every process
-CATEGORY_SPLIT_IMAGES = 4096
 # What a resumed run may change: how long it runs, what it logs and where it pushes; everything
 # else changes the model, the data or the objective, so resuming with another value is refused.
 RESUMABLE_SETTINGS = {
@@ -417,19 +404,6 @@ def split_holdout(dataset: ImageDataset, fraction: float, seed: int, batch_size:
     return dataset.subset(order[held:]), dataset.subset(order[:held][process_index::world])
 
 
-@contextlib.contextmanager
-def buffers_restored(module: torch.nn.Module):
-    """Forwards inside leave `module`'s buffers (BatchNorm's running statistics, spectral norm's
-    vectors) as they were."""
-    saved = [buffer.clone() for buffer in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in zip(module.buffers(), saved):
-                buffer.copy_(value)
-
-
 def save_pipeline(pipeline: InfoGANPipeline, output_dir: Path) -> None:
     """save_pretrained into a partial folder, then move each part into place."""
     partial = output_dir / ".partial-pipeline"
@@ -464,40 +438,6 @@ def redact_hub_token(arguments: list[str]) -> list[str]:
             argument = "<token>"
         redacted.append(argument)
     return redacted
-
-
-class CategoryReading(NamedTuple):
-    """What a category check reads of one categorical code at a check step: Q's most likely category
-    of each of the images, the share of them in each category, Q's hidden features and D's trunk
-    features of those images, and Q's decisions and hidden features of their transformed copies
-    (None where no check on reads them)."""
-
-    step: int
-    name: str
-    decisions: torch.Tensor
-    shares: torch.Tensor
-    features: torch.Tensor
-    trunk_features: torch.Tensor | None
-    copy_decisions: torch.Tensor | None
-    copy_features: torch.Tensor | None
-
-
-class Repair(NamedTuple):
-    """A check's change to a categorical code: `target` becomes the twin of `source`, Q reading them
-    apart along the features of the images in `images` (a mask over the reading's images), along
-    their transform-invariant direction if `along_copies`; `why` and `change` go to the log."""
-
-    source: int
-    target: int
-    images: torch.Tensor
-    along_copies: bool
-    why: str
-    change: str
-
-
-def repairs_categories(args: argparse.Namespace) -> bool:
-    """Whether any of the category checks at --category_split_steps is on."""
-    return bool(args.category_split_share or args.category_split_bimodality or args.category_satellite_leaving or args.category_recut_crossing)
 
 
 def consistency_copy(args: argparse.Namespace, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -727,105 +667,8 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
                 tracker.writer.add_image(f"samples/{code}", np.asarray(grid), step, dataformats="HWC")
         pipeline.image_generator.train()
 
-    def split_categories(step: int) -> None:
-        """Each code's first repair found (repair_checks, in order) is made: split_category makes its
-        target the twin of its source, Q reading the two apart along the principal direction of the
-        chosen images' features, or along their transform-invariant direction when the repair reads
-        copies. Every process reads the same images and copies with the same weights, so all make the
-        same change."""
-        unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
-        images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))[:CATEGORY_SPLIT_IMAGES].to(accelerator.device)
-        transform = torch.Generator().manual_seed(args.seed)
-        outputs, trunk_outputs, copy_outputs = [], [], []
-        with torch.no_grad(), buffers_restored(unwrapped_discriminator):  # read as the D step reads its real batch
-            for chunk in images.split(batch_size):
-                batch = dataset.batch(chunk)
-                outputs.append(unwrapped_discriminator(batch))
-                if args.category_split_bimodality:
-                    trunk_outputs.append(unwrapped_discriminator.trunk(batch))
-                if args.category_satellite_leaving or args.category_recut_crossing:
-                    copy_outputs.append(unwrapped_discriminator(consistency_copy(args, batch, transform)))
-        features = torch.cat([output.q_features for output in outputs])
-        trunk_features = torch.cat(trunk_outputs) if trunk_outputs else None
-        copy_features = torch.cat([output.q_features for output in copy_outputs]) if copy_outputs else None
-        categorical_logits = spec.split_q_output(torch.cat([output.q_output for output in outputs])).categorical_logits
-        copy_logits = spec.split_q_output(torch.cat([output.q_output for output in copy_outputs])).categorical_logits if copy_outputs else None
-        for code, (name, logits) in enumerate(zip(lower_bound_names, categorical_logits)):
-            decisions = logits.argmax(dim=1)
-            reading = CategoryReading(step, name, decisions, categorical_shares([logits], hard=True), features, trunk_features,
-                                      copy_logits[code].argmax(dim=1) if copy_logits is not None else None, copy_features)  # fmt: skip
-            if (repair := next(filter(None, (check(reading) for check in repair_checks)), None)) is None:
-                continue
-            shares = reading.shares
-            split_category(unwrapped_generator, unwrapped_discriminator, code, repair.source, repair.target, features[repair.images],
-                           optimizers=(generator_optimizer, discriminator_optimizer),
-                           copy_q_features=copy_features[repair.images] if repair.along_copies else None)  # fmt: skip
-            accelerator.print(f"step {step}: {name} = {repair.source} {repair.why}: {repair.change}.")
-            if accelerator.is_main_process:
-                record_metrics(step, {f"category_split/{name}/source": repair.source, f"category_split/{name}/target": repair.target,
-                                      f"category_split/{name}/source_share": shares[repair.source].item(), f"category_split/{name}/target_share": shares[repair.target].item()})  # fmt: skip
-
-    def split_in_place_of_smallest(reading: CategoryReading) -> Repair | None:
-        """The largest category, if above --category_split_share, or else the most bimodal in D's trunk
-        features, if above --category_split_bimodality, split in two in place of the smallest."""
-        shares = reading.shares
-        source, target = int(shares.argmax()), int(shares.argmin())
-        if args.category_split_share and shares[source] > args.category_split_share:
-            return Repair(source, target, reading.decisions == source, False, f"held {shares[source]:.1%} of the images", f"split into {source} and {target} (which held {shares[target]:.1%})")
-        if not args.category_split_bimodality:
-            return None
-        scores = {category: two_means_bimodality(reading.trunk_features[reading.decisions == category])
-                  for category in bimodal_candidates(shares.tolist()) if (reading.decisions == category).sum() >= 4}  # fmt: skip
-        source = max(scores, key=scores.get)
-        if accelerator.is_main_process:  # the most bimodal category at every check, split or not
-            record_metrics(reading.step, {f"category_split/{reading.name}/bimodality": scores[source], f"category_split/{reading.name}/bimodal_category": source})
-        if scores[source] <= args.category_split_bimodality:
-            return None
-        return Repair(source, target, reading.decisions == source, False, f"held {shares[source]:.1%} of the images in two modes (bimodality {scores[source]:.2f})",
-                      f"split into {source} and {target} (which held {shares[target]:.1%})")  # fmt: skip
-
-    def satellite_in_place_of_smallest(reading: CategoryReading) -> Repair | None:
-        """The category its own transform-invariant cut parts most cleanly, split in place of the
-        smallest, if the smallest's copies leave it above --category_satellite_leaving
-        (category_split.satellite_split)."""
-        decisions, features, copy_features = reading.decisions, reading.features, reading.copy_features
-        own_cut_crossing = lambda category: invariant_cut(features[decisions == category], copy_features[decisions == category])[1]  # noqa: E731
-        satellite = satellite_split(decisions, reading.copy_decisions, own_cut_crossing, len(reading.shares))
-        if satellite is None:
-            return None
-        source, target, leaving, cut_crossing = satellite
-        if accelerator.is_main_process:  # the smallest category's leaving rate at every check, split or not
-            record_metrics(reading.step, {f"category_split/{reading.name}/satellite_leaving": leaving, f"category_split/{reading.name}/satellite_source_cut_crossing": cut_crossing})
-        if leaving <= args.category_satellite_leaving:
-            return None
-        return Repair(source, target, reading.decisions == source, True,
-                      f"is cut most cleanly along its own invariant direction (its copies cross that cut at {cut_crossing:.0%}), and {target}'s images' copies leave it at {leaving:.0%}",
-                      f"split along Q's transform-invariant direction into {source} and {target} (which held {reading.shares[target]:.1%})")  # fmt: skip
-
-    def pair_to_recut(reading: CategoryReading) -> Repair | None:
-        """The pair of categories (each of at least BIMODAL_MIN_SHARE) whose copies cross between them
-        above --category_recut_crossing and would cross an invariant cut of their images least,
-        relative to now (category_split.recut_gain), if below --category_recut_gain, re-cut along it."""
-        decisions, shares = reading.decisions, reading.shares
-        gains = {}
-        for first, second, crossing in recut_candidates(decisions, reading.copy_decisions, len(shares), args.category_recut_crossing):
-            pair = (decisions == first) | (decisions == second)
-            gains[first, second] = recut_gain(invariant_cut(reading.features[pair], reading.copy_features[pair])[1], crossing), crossing
-        if not gains:
-            return None
-        pair = min(gains, key=gains.get)
-        gain, crossing = gains[pair]
-        if accelerator.is_main_process:  # the most promising re-cut at every check, made or not
-            record_metrics(reading.step, {f"category_split/{reading.name}/recut_crossing": crossing, f"category_split/{reading.name}/recut_gain": gain})
-        if gain >= args.category_recut_gain:
-            return None
-        source, target = sorted(pair, key=lambda category: -shares[category].item())
-        return Repair(source, target, (decisions == source) | (decisions == target), True,
-                      f"and {target}, whose copies cross between them at {crossing:.0%}, would cross an invariant cut {gain:.2f} times as often",
-                      f"re-cut along Q's transform-invariant direction (they held {shares[source]:.1%} and {shares[target]:.1%})")  # fmt: skip
-
-    # the checks, in the order they are tried at each check step; the first to find a repair makes it
-    repair_checks = [split_in_place_of_smallest, *([satellite_in_place_of_smallest] if args.category_satellite_leaving else []), *([pair_to_recut] if args.category_recut_crossing else [])]
+    # the category checks at --category_split_steps (category_repairs.py)
+    repairs = CategoryRepairs(args, accelerator.print, record_metrics if accelerator.is_main_process else None) if repairs_categories(args) else None
 
     progress_bar = tqdm(total=max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
     order, order_epoch = None, -1
@@ -931,8 +774,9 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
 
         global_step += 1
         progress_bar.update(1)
-        if repairs_categories(args) and global_step in args.category_split_steps:
-            split_categories(global_step)
+        if repairs is not None and global_step in args.category_split_steps:
+            repairs.repair(global_step, accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator), dataset, batch_size,
+                           lambda images, generator: consistency_copy(args, images, generator), (generator_optimizer, discriminator_optimizer))  # fmt: skip
         if global_step % args.logging_steps == 0 or global_step == max_train_steps:
             bounds = torch.cat([terms.categorical_lower_bound, terms.continuous_lower_bound]).detach()
             logs = {"loss/discriminator": discriminator_loss.item(), "loss/generator": generator_loss.item()}
