@@ -330,7 +330,7 @@ def test_a_learned_prior_round_trips_through_the_hub_both_loaders_and_the_remote
         push_to_hub({str(folder)!r}, "user/infogan-learned")
     """)
     pinned = hub.state.repos["user/infogan-learned"].branches["remote-code"][-1].sha
-    out = run_client(hub, tmp_path, f"""
+    out = run_client(hub, tmp_path, """
         import infogan_hub
         from diffusers import DiffusionPipeline
         from infogan_hub import InfoGANPipeline

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator
@@ -55,6 +56,9 @@ from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS
 from infogan_hub.losses import ADVERSARIAL_LOSSES
 
 from category_repairs import CATEGORY_SPLIT_IMAGES, CategoryRepairs, buffers_restored, repairs_categories  # training/category_repairs.py
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 PRESETS_DIR = Path(__file__).parent / "configs"
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
@@ -165,11 +169,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--category_split_share", type=float, default=0.0,
                           help=f"at each --category_split_steps step, a category holding more than this share of the training images (Q's decisions on {CATEGORY_SPLIT_IMAGES} of them) is split in two along the direction its images vary most in Q's features, taking the place of the code's smallest category (category_split.split_category: two merged classes part); in (1 / categories, 1), above the largest class's share; 0: off")
     training.add_argument("--category_split_bimodality", type=float, default=0.0,
-                          help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_MIN_SHARE:.0%} of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
+                          help=f"at the same steps, where no category is oversized, the category whose images fall most clearly in two modes in D's trunk features (category_split.two_means_bimodality, above this score; categories of at least {BIMODAL_MIN_SHARE * 100:.0f}%% of the images) is split the same way: two rare classes merged in one category part; in (2/pi, 1) (one Gaussian mode scores 2/pi); 0: off")
     training.add_argument("--category_satellite_leaving", type=float, default=0.0,
-                          help=f"at the same steps, where neither splits, a code's smallest category whose images' transformed copies (the consistency term's) leave it above this rate (a satellite of a larger category of the same class) takes the place of the category (of at least {SATELLITE_SOURCE_MIN_SHARE:.0%} of the images) whose own cut along Q's transform-invariant direction its copies cross least, split along it (category_split.satellite_split): the class merged into another gets a category; in (0, 1); 0: off")
+                          help=f"at the same steps, where neither splits, a code's smallest category whose images' transformed copies (the consistency term's) leave it above this rate (a satellite of a larger category of the same class) takes the place of the category (of at least {SATELLITE_SOURCE_MIN_SHARE * 100:.0f}%% of the images) whose own cut along Q's transform-invariant direction its copies cross least, split along it (category_split.satellite_split): the class merged into another gets a category; in (0, 1); 0: off")
     training.add_argument("--category_recut_crossing", type=float, default=0.0,
-                          help=f"at the same steps, where none of those splits, the pair of categories (each of at least {BIMODAL_MIN_SHARE:.0%} of the images) whose images' transformed copies (the consistency term's) cross between them above this rate is re-cut along the direction of Q's features that the transforms move least relative to its spread (category_split.invariant_direction), if the copies would cross that cut less than --category_recut_gain times as often: two categories that cut two classes by slant or width part them by class; in (0, 1); 0: off")
+                          help=f"at the same steps, where none of those splits, the pair of categories (each of at least {BIMODAL_MIN_SHARE * 100:.0f}%% of the images) whose images' transformed copies (the consistency term's) cross between them above this rate is re-cut along the direction of Q's features that the transforms move least relative to its spread (category_split.invariant_direction), if the copies would cross that cut less than --category_recut_gain times as often: two categories that cut two classes by slant or width part them by class; in (0, 1); 0: off")
     training.add_argument("--category_recut_gain", type=float, default=RECUT_GAIN,
                           help="with --category_recut_crossing, how much less often the copies must cross the invariant cut than the pair now (category_split.recut_gain) for the re-cut to be made; positive")
     training.add_argument("--category_split_steps", type=int, nargs="+", default=[1500, 1750, 2000, 2250],
@@ -379,7 +383,7 @@ def load_training_state(checkpoint: Path, settings: dict) -> dict:
 
 
 # --- outputs of the main process ------------------------------------------------------------
-def sample_grids(pipeline: InfoGANPipeline, seed: int) -> dict[str, "PIL.Image.Image"]:  # noqa: F821
+def sample_grids(pipeline: InfoGANPipeline, seed: int) -> dict[str, PIL.Image.Image]:
     """One grid per continuous code (rows: the first categorical code's values), with fixed noise."""
     spec = pipeline.latent_spec
     row_code = spec.code_names[0] if spec.categorical_codes else None
