@@ -196,3 +196,21 @@ def test_against_pairs_the_learned_variants_with_a_named_variant_too_which_must_
     with pytest.raises(SystemExit) as stopped:
         imbalanced_mnist.main([*arguments, "--against", "learned_consistency"])
     assert stopped.value.code == 2 and "--against takes variants that --variants also names (their runs are the pairs' other halves); not among them: learned_consistency" in capsys.readouterr().err
+
+
+def test_a_learned_prior_held_uniform_for_the_whole_run_is_a_uniform_baseline_not_a_learned_variant(imbalanced_mnist, monkeypatch):
+    """uniform_relaxed_consistency_floor is the floor with a warm-up as long as the run: it gets no target verdict,
+    and against it (--against) the floor is paired; any shorter warm-up still learns a prior."""
+    def run(variant, seed, accuracy):
+        return {"variant": variant, "split": 0, "seed": seed, "accuracy": accuracy, "nmi": accuracy, "prior_total_variation": 0.1}
+
+    assert not imbalanced_mnist.learns_prior("uniform_relaxed_consistency_floor")
+    assert imbalanced_mnist.learns_prior("learned_prior_consistency_floor")
+    runs = [run("uniform_relaxed_consistency_floor", 0, 0.8), run("uniform_relaxed_consistency_floor", 1, 0.7),
+            run("learned_prior_consistency_floor", 0, 0.9), run("learned_prior_consistency_floor", 1, 0.75)]  # fmt: skip
+    variants = ["uniform_relaxed_consistency_floor", "learned_prior_consistency_floor"]
+    against = imbalanced_mnist.paired_gains(runs, variants, baseline="uniform_relaxed_consistency_floor")
+    assert list(against) == ["learned_prior_consistency_floor"] and against["learned_prior_consistency_floor"]["accuracy"]["mean"] == pytest.approx(0.075)
+    assert list(imbalanced_mnist.targets(runs, against, [0])) == ["learned_prior_consistency_floor"]
+    monkeypatch.setitem(imbalanced_mnist.VARIANTS, "held", ("mnist", [*imbalanced_mnist.FLOOR, "--prior_warmup_steps", str(imbalanced_mnist.STEPS - 1)]))
+    assert imbalanced_mnist.learns_prior("held")
