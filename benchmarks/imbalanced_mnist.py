@@ -211,6 +211,9 @@ def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
         # the smallest share of test images in one category: near 0, a category died and its class merged into another
         "min_share": min(shares),
         "generated_accuracy": results["generation"]["codes"]["categorical_0"]["accuracy"],
+        # Q's categories that hold two classes and classes over two categories (evaluation.clustering_errors;
+        # None for runs evaluated before the matrix was kept)
+        "merged": code.get("merged"), "split_classes": code.get("split"),
         "prior": prior,
         "class_frequencies": results["clustering"]["class_frequencies"],
         "wall_seconds": results["elapsed_seconds"],

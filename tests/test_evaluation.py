@@ -9,7 +9,9 @@ from .conftest import SMALL_ARCHITECTURE
 from infogan_hub.evaluation import (
     best_clustering_scores,
     clustering_accuracy,
+    clustering_errors,
     consistency_mutual_information,
+    describe_clustering,
     evaluate,
     mutual_information_lower_bound,
     prior_total_variation,
@@ -33,6 +35,32 @@ def test_clustering_accuracy_uses_the_best_one_to_one_matching():
         clustering_accuracy(np.array([0, 1]), np.array([0]))
 
 
+def test_clustering_errors_name_the_merged_categories_and_the_split_classes():
+    # three classes and three categories: category 2 holds classes 1 and 2, class 0 is over categories 0 and 1
+    matrix = [[80, 0, 1], [15, 1, 0], [5, 60, 30]]
+    assert clustering_errors(matrix) == {
+        "merged": [{"category": 2, "classes": [(1, 60 / 95), (2, 30 / 95)]}],
+        "split": [{"class": 0, "categories": [(0, 0.8), (1, 0.15)]}],
+    }
+    # a part under the threshold is not a second part: 9 of 100 in a second category is not a split
+    assert clustering_errors([[91, 0], [9, 50]]) == {"merged": [{"category": 1, "classes": [(1, 50 / 59), (0, 9 / 59)]}], "split": []}
+    assert clustering_errors([[91, 0], [9, 50]], part=0.2) == {"merged": [], "split": []}
+    assert clustering_errors(np.diag([5, 7, 0])) == {"merged": [], "split": []}  # an empty category or class is neither
+    for bad, message in (([1, 2], "2-D"), ([[1, -1]], "counts"), (np.zeros((0, 3)), "non-empty")):
+        with pytest.raises(ValueError, match=message):
+            clustering_errors(bad)
+    with pytest.raises(ValueError, match="part must be in"):
+        clustering_errors(matrix, part=0.6)
+    results = {"clustering": {"dataset": "mnist_imbalanced_8/test", "codes": {"categorical_0": {"matrix": matrix}, "categorical_1": {"accuracy": 0.9}}}}
+    assert describe_clustering(results) == [
+        "categorical_0 on mnist_imbalanced_8/test: category 2 holds 1 (63%) and 2 (32%); class 0 is split over categories 0 (80%) and 1 (15%)"
+    ]
+    assert describe_clustering({"clustering": {"dataset": "d", "codes": {"c": {"matrix": np.diag([3, 4]).tolist()}}}}) == [
+        "c on d: each category holds one class and each class one category (parts under 10% aside)"
+    ]
+    assert describe_clustering({}) == []
+
+
 def test_a_q_head_that_outputs_nothing_has_a_zero_bound(small_models):
     image_generator, discriminator = small_models
     torch.nn.init.zeros_(discriminator.q_head[-1].weight)
@@ -54,6 +82,11 @@ def test_evaluate_reports_accuracy_on_labelled_images_and_writes_json(small_mode
     assert 0.0 <= code["nmi"] <= 1.0 and -1.0 <= code["ari"] <= 1.0  # an untrained Q: near chance, not perfect
     assert code["nmi"] < 0.5 and code["ari"] < 0.5
     assert results["categorical_entropy"]["categorical_0"] == pytest.approx(math.log(10))
+    # Q's category against the class of every image, rows the categories: its columns count each class
+    matrix = np.asarray(code["matrix"])
+    assert matrix.shape == (10, 10) and (matrix.sum(axis=0) == np.bincount(subset.labels.numpy(), minlength=10)).all()
+    assert matrix[list(code["matching"]), list(code["matching"].values())].sum() == round(code["accuracy"] * 500)
+    assert {key: code[key] for key in ("merged", "split")} == clustering_errors(matrix)
     path = write_results(results, tmp_path)
     assert json.loads(path.read_text())["clustering"]["num_images"] == 500
 

@@ -130,6 +130,9 @@ def test_the_card_is_filled_from_measurements_and_reads_back(hub, trained_dir, t
     accuracy = results["clustering"]["codes"]["categorical_0"]["accuracy"]
     assert {"type": "accuracy", "value": round(accuracy, 4), "name": "Clustering accuracy of categorical_0"} in metrics
     assert f"{100 * accuracy:.2f}%" in text
+    from infogan_hub.evaluation import describe_clustering
+
+    assert describe_clustering(results)[0] in text  # which categories hold two classes, which classes two categories
     assert "| categorical_0 | categorical | uniform | 10 |" in text and "![traversal of continuous_1](images/traversal-continuous_1.png)" in text
     assert "accelerate launch training/train.py --preset mnist" in text
     assert f"Trained with infogan-hub at `{json.loads((trained_dir / 'training_config.json').read_text())['code_revision']}`" in text

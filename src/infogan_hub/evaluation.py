@@ -131,6 +131,50 @@ def describe_generation(results: dict) -> list[str]:
     return lines
 
 
+# A class or a category counts as merged into one of the other or split over several where its
+# second part holds at least this share of it (the part of a class that a satellite category takes).
+CLUSTERING_PART = 0.1
+
+
+def clustering_errors(matrix: Sequence[Sequence[int]], part: float = CLUSTERING_PART) -> dict:
+    """How Q's categories part from the classes, from a category-by-class count matrix: the
+    categories holding two classes or more (`merged`: each class at least `part` of the category)
+    and the classes held by two categories or more (`split`: each category at least `part` of the
+    class), each with its parts' shares, largest first. A clean clustering has neither; an
+    imbalanced split's failures are mostly one of each: two similar digits in one category, and a
+    common digit over two."""
+    counts = np.asarray(matrix, dtype=np.float64)
+    if counts.ndim != 2 or counts.size == 0 or (counts < 0).any():
+        raise ValueError(f"A clustering matrix must be a non-empty 2-D array of counts (categories × classes), got shape {counts.shape}.")
+    if not 0 < part <= 0.5:
+        raise ValueError(f"part must be in (0, 0.5], got {part}.")
+
+    def parts(row: np.ndarray) -> list[tuple[int, float]]:
+        shares = row / row.sum() if row.sum() else row
+        return [(int(index), float(shares[index])) for index in np.argsort(-shares, kind="stable") if shares[index] >= part]
+
+    merged = [{"category": category, "classes": held} for category, row in enumerate(counts) if len(held := parts(row)) > 1]
+    split = [{"class": label, "categories": held} for label, column in enumerate(counts.T) if len(held := parts(column)) > 1]
+    return {"merged": merged, "split": split}
+
+
+def describe_clustering(results: dict) -> list[str]:
+    """Sentences for a card from a results file's `clustering` entry: the categories that hold two
+    classes, the classes two categories hold (nothing for runs measured before the matrix was kept)."""
+    clustering = results.get("clustering")
+    lines = []
+    for code, measured in (clustering or {}).get("codes", {}).items():
+        if "matrix" not in measured:
+            continue
+        errors = clustering_errors(measured["matrix"])
+        merged = [f"category {entry['category']} holds " + " and ".join(f"{label} ({100 * share:.0f}%)" for label, share in entry["classes"]) for entry in errors["merged"]]
+        split = [f"class {entry['class']} is split over categories " + " and ".join(f"{category} ({100 * share:.0f}%)" for category, share in entry["categories"])
+                 for entry in errors["split"]]  # fmt: skip
+        found = "; ".join(merged + split) or f"each category holds one class and each class one category (parts under {100 * CLUSTERING_PART:.0f}% aside)"
+        lines.append(f"{code} on {clustering['dataset']}: {found}")
+    return lines
+
+
 def prior_total_variation(prior: Sequence[float], matching: Mapping[int, int], class_frequencies: Sequence[float]) -> float:
     """Total variation distance between a categorical code's prior and the data's class
     frequencies, with each category standing for the class it was matched to (unmatched
@@ -259,8 +303,10 @@ def evaluate(
             labels = dataset.labels.cpu().numpy()
             class_frequencies = np.bincount(labels) / labels.size
             accuracies = {}
-            for index, name in enumerate(categorical_names):
+            for index, (name, size) in enumerate(zip(categorical_names, spec.categorical_codes)):
                 accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
+                matrix = np.zeros((size, class_frequencies.size), dtype=np.int64)
+                np.add.at(matrix, (predictions[:, index].numpy(), labels), 1)
                 accuracies[name] = {
                     "accuracy": accuracy,
                     "nmi": float(normalized_mutual_info_score(labels, predictions[:, index].numpy())),
@@ -268,6 +314,9 @@ def evaluate(
                     "matching": matching,
                     # how far the prior G samples categories from is from the classes they stand for
                     "prior_total_variation": prior_total_variation(priors[index].tolist(), matching, class_frequencies.tolist()),
+                    # Q's category (rows) against the class (columns) of each image, and where they part
+                    "matrix": matrix.tolist(),
+                    **clustering_errors(matrix),
                 }
             results["clustering"] = {
                 "dataset": dataset.name, "num_images": len(dataset), "codes": accuracies, "class_frequencies": class_frequencies.tolist(),

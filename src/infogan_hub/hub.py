@@ -26,7 +26,7 @@ from .disentanglement import RESULTS_FILE as DISENTANGLEMENT_FILE
 from .disentanglement import code_labels as disentanglement_code_labels
 from .disentanglement import describe as describe_disentanglement
 from .data import BUILTIN_TRAIN_SIZES
-from .evaluation import CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_generation, write_json
+from .evaluation import CANDIDATES_FILE, METRICS_FILE, RESULTS_FILE, TRAINING_CONFIG_FILE, describe_clustering, describe_generation, write_json
 from .pipeline import InfoGANPipeline
 
 CARD_TEMPLATE = "infogan_card.md"
@@ -236,7 +236,7 @@ def build_model_card(output_dir: Path, repo_id: str) -> ModelCard:
                 f"({results['clustering']['num_images']} images)"
             )
             eval_results.append(_eval_result(dataset, "accuracy", accuracy["accuracy"], f"Clustering accuracy of {code}"))
-        evaluation_lines += describe_generation(results)
+        evaluation_lines += describe_clustering(results) + describe_generation(results)
         entropy = results.get("categorical_entropy", {})
         for code, bound in results.get("mutual_information_lower_bound", {}).items():
             target = f" of H(c) = {entropy[code]:.2f}" if code in entropy else ""
