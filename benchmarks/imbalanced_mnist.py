@@ -61,7 +61,9 @@ DEFAULTS = "learned_prior_consistency"
 PAPER = "uniform"
 # a learned variant that changes a setting beside the prior is paired with the uniform prior under that setting too
 UNIFORM_BASELINES = {"learned_prior_consistency_floor_lambda": "uniform_consistency_lambda",
-                     "learned_prior_consistency_floor_candidates": "uniform_consistency_candidates"}
+                     "learned_prior_consistency_floor_candidates": "uniform_consistency_candidates",
+                     # the late prior against its own run with the prior never moved: the same run until step 2000
+                     "learned_late_prior_consistency_floor": "uniform_relaxed_consistency_floor"}
 # three seeds train 1000 steps, and the run whose Q sorts the training images most consistently
 # (I(c; c') with a transformed copy, no labels) carries on: most failed runs merge two similar
 # digits, split a common one, and score lower on it, from step 1000 (split 0, six seeds)

@@ -212,5 +212,11 @@ def test_a_learned_prior_held_uniform_for_the_whole_run_is_a_uniform_baseline_no
     against = imbalanced_mnist.paired_gains(runs, variants, baseline="uniform_relaxed_consistency_floor")
     assert list(against) == ["learned_prior_consistency_floor"] and against["learned_prior_consistency_floor"]["accuracy"]["mean"] == pytest.approx(0.075)
     assert list(imbalanced_mnist.targets(runs, against, [0])) == ["learned_prior_consistency_floor"]
+    # the late prior's uniform prior is that held run (the same run until step 2000), for the gains and the targets alike
+    late = [run("learned_late_prior_consistency_floor", 0, 0.95), run("learned_late_prior_consistency_floor", 1, 0.9), run("uniform_consistency", 0, 0.5)]
+    by_default = imbalanced_mnist.paired_gains(runs + late, [*variants, "uniform_consistency", "learned_late_prior_consistency_floor"])
+    assert by_default["learned_late_prior_consistency_floor"]["baseline"] == "uniform_relaxed_consistency_floor"
+    assert by_default["learned_late_prior_consistency_floor"]["pairs"] == 2 and by_default["learned_late_prior_consistency_floor"]["accuracy"]["mean"] == pytest.approx(0.175)
+    assert imbalanced_mnist.targets(runs + late, by_default, [0])["learned_late_prior_consistency_floor"]["baseline"] == "uniform_relaxed_consistency_floor"
     monkeypatch.setitem(imbalanced_mnist.VARIANTS, "held", ("mnist", [*imbalanced_mnist.FLOOR, "--prior_warmup_steps", str(imbalanced_mnist.STEPS - 1)]))
     assert imbalanced_mnist.learns_prior("held")
