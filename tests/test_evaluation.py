@@ -51,11 +51,11 @@ def test_clustering_errors_name_the_merged_categories_and_the_split_classes():
             clustering_errors(bad)
     with pytest.raises(ValueError, match="part must be in"):
         clustering_errors(matrix, part=0.6)
-    results = {"clustering": {"dataset": "mnist_imbalanced_8/test", "codes": {"categorical_0": {"matrix": matrix}, "categorical_1": {"accuracy": 0.9}}}}
+    results = {"clustering": {"dataset": "mnist_imbalanced_8/test", "codes": {"categorical_0": clustering_errors(matrix), "categorical_1": {"accuracy": 0.9}}}}
     assert describe_clustering(results) == [
         "categorical_0 on mnist_imbalanced_8/test: category 2 holds 1 (63%) and 2 (32%); class 0 is split over categories 0 (80%) and 1 (15%)"
     ]
-    assert describe_clustering({"clustering": {"dataset": "d", "codes": {"c": {"matrix": np.diag([3, 4]).tolist()}}}}) == [
+    assert describe_clustering({"clustering": {"dataset": "d", "codes": {"c": clustering_errors(np.diag([3, 4]))}}}) == [
         "c on d: each category holds one class and each class one category (parts under 10% aside)"
     ]
     assert describe_clustering({}) == []

@@ -32,6 +32,13 @@ METRICS_FILE = "metrics.jsonl"
 CANDIDATES_FILE = "candidates.json"
 
 
+def count_matrix(categories: np.ndarray, classes: np.ndarray, num_categories: int, num_classes: int) -> np.ndarray:
+    """How many items of each class (columns) each category (rows) holds."""
+    matrix = np.zeros((num_categories, num_classes), dtype=np.int64)
+    np.add.at(matrix, (categories, classes), 1)
+    return matrix
+
+
 def clustering_accuracy(predictions: np.ndarray, labels: np.ndarray) -> tuple[float, dict[int, int]]:
     """Accuracy of cluster ids as class labels under the best one-to-one matching (Hungarian algorithm).
 
@@ -41,8 +48,7 @@ def clustering_accuracy(predictions: np.ndarray, labels: np.ndarray) -> tuple[fl
     if predictions.shape != labels.shape or predictions.ndim != 1 or predictions.size == 0:
         raise ValueError(f"predictions and labels must be equal-length non-empty 1-D arrays, got {predictions.shape} and {labels.shape}.")
     size = int(max(predictions.max(), labels.max())) + 1
-    counts = np.zeros((size, size), dtype=np.int64)
-    np.add.at(counts, (predictions, labels), 1)
+    counts = count_matrix(predictions, labels, size, size)
     clusters, matched_labels = linear_sum_assignment(counts, maximize=True)
     accuracy = counts[clusters, matched_labels].sum() / predictions.size
     return float(accuracy), {int(c): int(l) for c, l in zip(clusters, matched_labels)}
@@ -99,8 +105,7 @@ def generated_classes(
     num_classes = classifier.layers[-1].out_features
     codes = {}
     for index, (name, size) in enumerate(zip(spec.code_names, spec.categorical_codes)):
-        matrix = np.zeros((size, num_classes), dtype=np.int64)
-        np.add.at(matrix, (categories[:, index], classes), 1)
+        matrix = count_matrix(categories[:, index], classes, size, num_classes)
         accuracy, matching = clustering_accuracy(categories[:, index], classes)
         shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
         entropies = -(shares * np.log(np.where(shares > 0, shares, 1))).sum(axis=1)
@@ -160,16 +165,16 @@ def clustering_errors(matrix: Sequence[Sequence[int]], part: float = CLUSTERING_
 
 def describe_clustering(results: dict) -> list[str]:
     """Sentences for a card from a results file's `clustering` entry: the categories that hold two
-    classes, the classes two categories hold (nothing for runs measured before the matrix was kept)."""
+    classes, the classes two categories hold, as `evaluate` recorded them (`clustering_errors`;
+    nothing for runs measured before they were kept)."""
     clustering = results.get("clustering")
     lines = []
     for code, measured in (clustering or {}).get("codes", {}).items():
-        if "matrix" not in measured:
+        if "merged" not in measured:
             continue
-        errors = clustering_errors(measured["matrix"])
-        merged = [f"category {entry['category']} holds " + " and ".join(f"{label} ({100 * share:.0f}%)" for label, share in entry["classes"]) for entry in errors["merged"]]
+        merged = [f"category {entry['category']} holds " + " and ".join(f"{label} ({100 * share:.0f}%)" for label, share in entry["classes"]) for entry in measured["merged"]]
         split = [f"class {entry['class']} is split over categories " + " and ".join(f"{category} ({100 * share:.0f}%)" for category, share in entry["categories"])
-                 for entry in errors["split"]]  # fmt: skip
+                 for entry in measured["split"]]  # fmt: skip
         found = "; ".join(merged + split) or f"each category holds one class and each class one category (parts under {100 * CLUSTERING_PART:.0f}% aside)"
         lines.append(f"{code} on {clustering['dataset']}: {found}")
     return lines
@@ -304,13 +309,13 @@ def evaluate(
             class_frequencies = np.bincount(labels) / labels.size
             accuracies = {}
             for index, (name, size) in enumerate(zip(categorical_names, spec.categorical_codes)):
-                accuracy, matching = clustering_accuracy(predictions[:, index].numpy(), labels)
-                matrix = np.zeros((size, class_frequencies.size), dtype=np.int64)
-                np.add.at(matrix, (predictions[:, index].numpy(), labels), 1)
+                decided = predictions[:, index].numpy()
+                accuracy, matching = clustering_accuracy(decided, labels)
+                matrix = count_matrix(decided, labels, size, class_frequencies.size)
                 accuracies[name] = {
                     "accuracy": accuracy,
-                    "nmi": float(normalized_mutual_info_score(labels, predictions[:, index].numpy())),
-                    "ari": float(adjusted_rand_score(labels, predictions[:, index].numpy())),
+                    "nmi": float(normalized_mutual_info_score(labels, decided)),
+                    "ari": float(adjusted_rand_score(labels, decided)),
                     "matching": matching,
                     # how far the prior G samples categories from is from the classes they stand for
                     "prior_total_variation": prior_total_variation(priors[index].tolist(), matching, class_frequencies.tolist()),
