@@ -295,6 +295,34 @@ def test_an_oversized_category_is_split_recorded_and_a_resumed_run_makes_the_sam
     assert not torch.equal(weights(tmp_path / "plain", "discriminator")["q_head.3.weight"], weights(straight, "discriminator")["q_head.3.weight"])
 
 
+def test_categories_are_re_clustered_at_their_step_and_a_run_resumed_there_re_clusters_as_it_did(tmp_path):
+    straight, interrupted, plain = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "plain"
+    learned = ["--categorical_prior", "learned", "--prior_warmup_steps", "2", "--checkpointing_steps", "2"]
+    result = launch(straight, "--max_train_steps", "4", *learned, "--category_recluster_step", "2")
+    assert "step 2: categorical_0 re-clustered on D's trunk features" in result.stdout + result.stderr
+    # killed at step 2, before the re-cluster: resumed from checkpoint-2 it re-clusters there as the straight run did
+    launch(interrupted, "--max_train_steps", "2", *learned, "--category_recluster_step", "2")
+    launch(interrupted, "--max_train_steps", "4", "--resume_from_checkpoint", "latest", *learned, "--category_recluster_step", "2")
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(straight, component), weights(interrupted, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs after resuming"
+    records = [m for m in map(json.loads, (straight / "metrics.jsonl").read_text().splitlines()) if "category_recluster/categorical_0/kept" in m]
+    assert [m["step"] for m in records] == [2]
+    assert 0 <= records[0]["category_recluster/categorical_0/kept"] <= 1 and 0.5 < records[0]["category_recluster/categorical_0/read"] <= 1
+    # without it the prior leaves uniform by the M-step's small moves alone; with it, it starts from the new categories' shares
+    launch(plain, "--max_train_steps", "4", *learned)
+    assert "category_recluster" not in (plain / "metrics.jsonl").read_text()
+    spread = lambda run: float(InfoGANPipeline.from_pretrained(run).categorical_prior()[0].std())  # noqa: E731
+    assert spread(straight) > 2 * spread(plain)
+
+
+def test_two_processes_re_cluster_alike(tmp_path):
+    # BatchNorm's running statistics differ between the processes; the main process's re-cluster is given to both
+    result = launch(tmp_path, "--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "2", "--category_recluster_step", "2", processes=2)
+    assert "step 2: categorical_0 re-clustered" in result.stdout + result.stderr
+    assert "Parameters identical on all 2 processes." in result.stdout + result.stderr
+
+
 def split_checks(run):
     """The records of a run's category split checks (metrics.jsonl lines with category_split/ keys)."""
     return [m for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if any(key.startswith("category_split/") for key in m)]
@@ -512,6 +540,11 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
             train.parse_args(["--preset", "mnist", "--category_satellite_leaving", value])
     with pytest.raises(SystemExit, match="--category_satellite_leaving splits categories of a categorical code: it needs --categorical_codes"):
         train.parse_args(["--preset", "mnist_paper", "--category_satellite_leaving", "0.3", "--categorical_codes"])
+    with pytest.raises(SystemExit, match="--category_recluster_step sets the prior to the new categories' shares: it needs --categorical_prior learned, got 'uniform'"):
+        train.parse_args(["--preset", "mnist", "--category_recluster_step", "2000"])
+    for value in ("-1", "3001"):
+        with pytest.raises(SystemExit, match=rf"--category_recluster_step must be 0 \(off\) or a step in \[1, --max_train_steps\] \(at most 3000; .*\), got {value}"):
+            train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--max_train_steps", "3000", "--category_recluster_step", value])
     with pytest.raises(SystemExit, match="--category_recut_gain must be positive .*; got 0.0"):
         train.parse_args(["--preset", "mnist", "--category_recut_crossing", "0.1", "--category_recut_gain", "0"])
     with pytest.raises(SystemExit, match="--category_recut_crossing splits categories of a categorical code: it needs --categorical_codes"):

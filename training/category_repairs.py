@@ -20,9 +20,12 @@ from infogan_hub import categorical_shares
 from infogan_hub.category_split import bimodal_candidates, invariant_cut, recut_candidates, recut_gain, satellite_split, split_category, two_means_bimodality
 from infogan_hub.data import ImageDataset
 from infogan_hub.models import InfoGANDiscriminator, InfoGANGenerator
+from infogan_hub.recluster import recluster, refit_categories, set_prior_shares
 
 # The checks read Q's decisions on this many training images, the same on every process.
 CATEGORY_SPLIT_IMAGES = 4096
+# --category_recluster_step reads this many training images (at most) and a transformed copy of each.
+RECLUSTER_IMAGES = 12000
 
 
 class CategoryReading(NamedTuple):
@@ -209,3 +212,50 @@ class CategoryRepairs:
         return Repair(source, target, (decisions == source) | (decisions == target), True,
                       f"and {target}, whose copies cross between them at {crossing:.0%}, would cross an invariant cut {gain:.2f} times as often",
                       f"re-cut along Q's transform-invariant direction (they held {shares[source]:.1%} and {shares[target]:.1%})")  # fmt: skip
+
+
+@torch.no_grad()
+def recluster_categories(
+    step: int,
+    image_generator: InfoGANGenerator,
+    discriminator: InfoGANDiscriminator,
+    dataset: ImageDataset,
+    batch_size: int,
+    copy: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    seed: int,
+    log: Callable[[str], None],
+) -> dict:
+    """--category_recluster_step: each categorical code re-seated on `infogan_hub.recluster.recluster`
+    of D's trunk features of RECLUSTER_IMAGES training images and their transformed copies (drawn by
+    `seed`; D read in eval mode, its running statistics), Q's logits for it refitted to the new
+    categories (`refit_categories`, on the images' and copies' Q features) and the learned prior set
+    to their shares. The models are the unwrapped ones, changed in place; every process computes the
+    same from the same weights (train.py broadcasts the main process's result all the same). Returns
+    the metrics to record: per code, the share of the images whose category is kept and the share Q
+    reads as re-clustered."""
+    images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:RECLUSTER_IMAGES]
+    transform = torch.Generator().manual_seed(seed)
+    modes = discriminator.training
+    discriminator.eval()
+    trunks, copy_trunks = [], []
+    for chunk in images.split(batch_size):
+        batch = dataset.batch(chunk.to(next(discriminator.parameters()).device))
+        trunks.append(discriminator.trunk(batch))
+        copy_trunks.append(discriminator.trunk(copy(batch, transform)))
+    trunk, copy_trunk = torch.cat(trunks), torch.cat(copy_trunks)
+    q_features, copy_q_features = discriminator.q_head[:-1](trunk), discriminator.q_head[:-1](copy_trunk)
+    spec = discriminator.latent_spec
+    logits = spec.split_q_output(discriminator.q_head[-1](q_features)).categorical_logits
+    discriminator.train(modes)
+    metrics = {}
+    for code, (name, code_logits) in enumerate(zip(spec.code_names, logits)):
+        decisions = code_logits.argmax(dim=1).cpu()
+        categories = recluster(trunk, copy_trunk, decisions, spec.categorical_codes[code], seed=seed)
+        read = refit_categories(discriminator, code, torch.cat([q_features, copy_q_features]), torch.cat([categories, categories]))
+        shares = torch.bincount(categories, minlength=spec.categorical_codes[code]).float() / categories.shape[0]
+        set_prior_shares(image_generator, code, shares)
+        kept = float((categories == decisions).float().mean())
+        log(f"step {step}: {name} re-clustered on D's trunk features: {kept:.1%} of the images keep their category, Q reads "
+            f"{read:.1%} of them and their copies as re-clustered; the prior set to their shares {[round(share, 3) for share in sorted(shares.tolist(), reverse=True)]}.")  # fmt: skip
+        metrics |= {f"category_recluster/{name}/kept": kept, f"category_recluster/{name}/read": read}
+    return metrics

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, broadcast, set_seed
 from tqdm.auto import tqdm
 
 from infogan_hub import (
@@ -55,7 +55,7 @@ from infogan_hub.evaluation import (
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
 
-from category_repairs import CATEGORY_SPLIT_IMAGES, CategoryRepairs, buffers_restored, repairs_categories  # training/category_repairs.py
+from category_repairs import CATEGORY_SPLIT_IMAGES, RECLUSTER_IMAGES, CategoryRepairs, buffers_restored, recluster_categories, repairs_categories  # training/category_repairs.py
 
 if TYPE_CHECKING:
     import PIL.Image
@@ -178,6 +178,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="with --category_recut_crossing, how much less often the copies must cross the invariant cut than the pair now (category_split.recut_gain) for the re-cut to be made; positive")
     training.add_argument("--category_split_steps", type=int, nargs="+", default=[1500, 1750, 2000, 2250],
                           help="the steps at which --category_split_share, --category_split_bimodality, --category_satellite_leaving and --category_recut_crossing are checked (at most one split or re-cut per code at each)")
+    training.add_argument("--category_recluster_step", type=int, default=0,
+                          help=f"at this step (before its D/Q step; also on resuming there), each categorical code is re-seated on a re-clustering of D's trunk features of {RECLUSTER_IMAGES} training images: k-means with three clusters per category, merged by how often the images' transformed copies (the consistency term's) cross between them (infogan_hub.recluster); Q's logits are refitted to the new categories and the learned prior set to their shares. Under an even prior a common class takes two categories and two similar rare ones share one; this parts them. Use it where the prior starts to learn (--prior_warmup_steps); needs --categorical_prior learned; 0: off")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -281,6 +283,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit(f"--category_recut_gain must be positive (the invariant cut's crossing over the pair's; below 1 asks it to cross less); got {args.category_recut_gain}.")
         if min(args.category_split_steps) <= 0:
             raise SystemExit(f"--category_split_steps must be positive steps, got {args.category_split_steps}.")
+    if args.category_recluster_step:
+        if args.categorical_prior != "learned":
+            raise SystemExit(f"--category_recluster_step sets the prior to the new categories' shares: it needs --categorical_prior learned, got {args.categorical_prior!r}.")
+        if args.category_recluster_step < 0 or (args.max_train_steps is not None and args.category_recluster_step > args.max_train_steps):
+            raise SystemExit(f"--category_recluster_step must be 0 (off) or a step in [1, --max_train_steps] (at most {args.max_train_steps}; at the last step, the run resumed from there re-clusters), got {args.category_recluster_step}.")
     if args.candidate_runs < 1:
         raise SystemExit(f"--candidate_runs must be 1 (one run) or more, got {args.candidate_runs}.")
     if args.candidate_runs > 1:
@@ -674,12 +681,25 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
     # the category checks at --category_split_steps (category_repairs.py)
     repairs = CategoryRepairs(args, accelerator.print, record_metrics if accelerator.is_main_process else None) if repairs_categories(args) else None
 
+    def recluster_categories_now(step: int) -> None:
+        """--category_recluster_step (category_repairs.recluster_categories), the main process's result given to every process."""
+        unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
+        metrics = recluster_categories(step, unwrapped_generator, unwrapped_discriminator, dataset, batch_size,
+                                       lambda images, generator: consistency_copy(args, images, generator), args.seed, accelerator.print)  # fmt: skip
+        if accelerator.num_processes > 1:  # BatchNorm's running statistics differ between processes (broadcast_buffers=False)
+            for tensor in (unwrapped_discriminator.q_head[-1].weight, unwrapped_discriminator.q_head[-1].bias, unwrapped_generator.categorical_prior_logits):
+                tensor.data.copy_(broadcast(tensor.data.clone(), from_process=0))
+        if accelerator.is_main_process:
+            record_metrics(step, metrics)
+
     progress_bar = tqdm(total=max_train_steps, initial=global_step, disable=not accelerator.is_local_main_process, desc="steps")
     order, order_epoch = None, -1
     latent_generator = torch.Generator()
     timings = {"discriminator": 0.0, "generator": 0.0}
     image_generator.train(), discriminator.train()
     while global_step < max_train_steps:
+        if args.category_recluster_step and global_step == args.category_recluster_step:  # at the step's start: resumed from that step's checkpoint, it re-clusters as it did
+            recluster_categories_now(global_step)
         epoch, position = divmod(global_step, steps_per_epoch)
         if epoch != order_epoch:
             order, order_epoch = epoch_order(epoch), epoch
