@@ -229,13 +229,14 @@ def recluster_categories(
     of D's trunk features of RECLUSTER_IMAGES training images and their transformed copies (drawn by
     `seed`; D read in eval mode, its running statistics), Q's logits for it refitted to the new
     categories (`refit_categories`, on the images' and copies' Q features) and the learned prior set
-    to their shares. The models are the unwrapped ones, changed in place; every process computes the
-    same from the same weights (train.py broadcasts the main process's result all the same). Returns
+    to their shares. The models are the unwrapped ones, changed in place. Every process reads the same
+    images with the same weights, but BatchNorm's running statistics differ between processes, so
+    train.py gives every process the main process's result. Returns
     the metrics to record: per code, the share of the images whose category is kept and the share Q
     reads as re-clustered."""
     images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:RECLUSTER_IMAGES]
     transform = torch.Generator().manual_seed(seed)
-    modes = discriminator.training
+    was_training = discriminator.training
     discriminator.eval()
     trunks, copy_trunks = [], []
     for chunk in images.split(batch_size):
@@ -246,7 +247,7 @@ def recluster_categories(
     q_features, copy_q_features = discriminator.q_head[:-1](trunk), discriminator.q_head[:-1](copy_trunk)
     spec = discriminator.latent_spec
     logits = spec.split_q_output(discriminator.q_head[-1](q_features)).categorical_logits
-    discriminator.train(modes)
+    discriminator.train(was_training)
     metrics = {}
     for code, (name, code_logits) in enumerate(zip(spec.code_names, logits)):
         decisions = code_logits.argmax(dim=1).cpu()
