@@ -20,6 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 from .category_split import category_positions
+from .evaluation import count_matrix
 from .models import InfoGANDiscriminator, InfoGANGenerator
 
 # Defaults: clusters per category, and the principal components of the trunk features k-means reads.
@@ -43,8 +44,7 @@ def crossing_merge(clusters: torch.Tensor, copy_clusters: torch.Tensor, count: i
     sizes = torch.bincount(clusters, minlength=count).double()
     if sizes.shape[0] != count or (sizes == 0).any():
         raise ValueError(f"Every one of the {count} clusters must hold an image, and no more clusters; got sizes {sizes.long().tolist()}.")
-    crossings = torch.zeros(count, count, dtype=torch.float64)
-    crossings.index_put_((clusters, copy_clusters), torch.ones_like(sizes[clusters]), accumulate=True)
+    crossings = torch.from_numpy(count_matrix(clusters.cpu().numpy(), copy_clusters.cpu().numpy(), count, count)).double()
     crossings = crossings + crossings.T
     groups = [[cluster] for cluster in range(count)]
     while len(groups) > categories:
@@ -89,9 +89,8 @@ def recluster(
     clusters = torch.from_numpy(kmeans.labels_.astype(np.int64))
     copy_clusters = torch.from_numpy(kmeans.predict(pca.transform(copy_features)).astype(np.int64))
     groups = crossing_merge(clusters, copy_clusters, subclusters, categories)[clusters]
-    overlap = torch.zeros(categories, categories, dtype=torch.float64)
-    overlap.index_put_((groups, decisions.cpu()), torch.ones(count, dtype=torch.float64), accumulate=True)
-    rows, columns = linear_sum_assignment(overlap.numpy(), maximize=True)
+    overlap = count_matrix(groups.numpy(), decisions.cpu().numpy(), categories, categories)
+    rows, columns = linear_sum_assignment(overlap, maximize=True)
     numbering = torch.empty(categories, dtype=torch.long)
     numbering[torch.from_numpy(rows)] = torch.from_numpy(columns)
     return numbering[groups]
