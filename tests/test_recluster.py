@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from infogan_hub import InfoGANDiscriminator, InfoGANGenerator
-from infogan_hub.recluster import crossing_merge, recluster, refit_categories, set_prior_shares
+from infogan_hub.recluster import agreed_recluster, crossing_merge, recluster, refit_categories, set_prior_shares
 
 from .conftest import SMALL_ARCHITECTURE
 
@@ -82,6 +82,22 @@ def test_recluster_refuses_bad_shapes_and_sizes_with_what_is_allowed():
         recluster(features, copies, labels, 3, subclusters=2)
     with pytest.raises(ValueError, match=r"dims must be in \[1, 16\]"):
         recluster(features, copies, labels, 3, dims=17)
+
+
+def test_agreed_recluster_keeps_the_medoid_and_its_agreement_says_whether_the_features_hold_classes():
+    features, copies, labels = blobs()
+    decisions = torch.where(labels == 0, (torch.arange(len(labels)) % 3 == 0).long(), torch.full_like(labels, 2))
+    agreed = agreed_recluster(features, copies, decisions, 3, draws=4, seed=0)
+    assert torch.equal(agreed.categories, torch.tensor([0, 2, 1])[labels]) and agreed.agreement > 0.95
+    # one draw is recluster itself, agreeing with itself
+    single = agreed_recluster(features, copies, decisions, 3, draws=1, seed=2)
+    assert torch.equal(single.categories, recluster(features, copies, decisions, 3, seed=2)) and single.agreement == 1.0
+    # features without classes (copies jitter their image): which clusters merge depends on the draw
+    noise = torch.randn(features.shape, generator=torch.Generator().manual_seed(3))
+    jittered = noise + 0.3 * torch.randn(features.shape, generator=torch.Generator().manual_seed(4))
+    assert agreed_recluster(noise, jittered, decisions, 3, draws=4, seed=0).agreement < 0.5
+    with pytest.raises(ValueError, match="draws must be at least 1, got 0"):
+        agreed_recluster(features, copies, decisions, 3, draws=0)
 
 
 def test_refit_makes_q_read_the_targets_and_leaves_every_other_output_as_it_was():

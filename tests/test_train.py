@@ -316,6 +316,21 @@ def test_categories_are_re_clustered_at_their_step_and_a_run_resumed_there_re_cl
     assert spread(straight) > 2 * spread(plain)
 
 
+def test_a_code_whose_re_clusters_disagree_keeps_its_categories_and_the_run_is_the_plain_one(tmp_path):
+    learned = ["--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "2"]
+    guarded, plain = tmp_path / "guarded", tmp_path / "plain"
+    result = launch(guarded, *learned, "--category_recluster_step", "2", "--category_recluster_draws", "3", "--category_recluster_min_agreement", "1")
+    assert "step 2: categorical_0 keeps Q's categories: its 3 re-clusters agree at" in result.stdout + result.stderr
+    records = [m for m in map(json.loads, (guarded / "metrics.jsonl").read_text().splitlines()) if "category_recluster/categorical_0/agreement" in m]
+    assert len(records) == 1 and records[0]["category_recluster/categorical_0/applied"] == 0.0
+    assert records[0]["category_recluster/categorical_0/agreement"] < 1
+    # reading D in eval mode draws nothing from the run's random streams: the run goes on as one without the option
+    launch(plain, *learned)
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(plain, component), weights(guarded, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs from the plain run"
+
+
 def test_two_processes_re_cluster_alike(tmp_path):
     # BatchNorm's running statistics differ between the processes; the main process's re-cluster is given to both
     result = launch(tmp_path, "--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "2", "--category_recluster_step", "2", processes=2)
@@ -545,6 +560,14 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
     for value in ("-1", "3001"):
         with pytest.raises(SystemExit, match=rf"--category_recluster_step must be 0 \(off\) or a step in \[1, --max_train_steps\] \(at most 3000; .*\), got {value}"):
             train.parse_args(["--preset", "mnist", "--categorical_prior", "learned", "--max_train_steps", "3000", "--category_recluster_step", value])
+    recluster = ["--preset", "mnist", "--categorical_prior", "learned", "--category_recluster_step", "2000"]
+    with pytest.raises(SystemExit, match="--category_recluster_draws must be at least 1 .*, got 0"):
+        train.parse_args([*recluster, "--category_recluster_draws", "0"])
+    for value in ("-0.1", "1.5"):
+        with pytest.raises(SystemExit, match=rf"--category_recluster_min_agreement must be in \[0, 1\] .*, got {float(value)}"):
+            train.parse_args([*recluster, "--category_recluster_draws", "5", "--category_recluster_min_agreement", value])
+    with pytest.raises(SystemExit, match="--category_recluster_min_agreement 0.9 measures how re-clusters agree: it needs --category_recluster_draws of 2 or more, got 1"):
+        train.parse_args([*recluster, "--category_recluster_min_agreement", "0.9"])
     with pytest.raises(SystemExit, match="--category_recut_gain must be positive .*; got 0.0"):
         train.parse_args(["--preset", "mnist", "--category_recut_crossing", "0.1", "--category_recut_gain", "0"])
     with pytest.raises(SystemExit, match="--category_recut_crossing splits categories of a categorical code: it needs --categorical_codes"):

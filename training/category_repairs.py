@@ -20,7 +20,7 @@ from infogan_hub import categorical_shares
 from infogan_hub.category_split import bimodal_candidates, invariant_cut, recut_candidates, recut_gain, satellite_split, split_category, two_means_bimodality
 from infogan_hub.data import ImageDataset
 from infogan_hub.models import InfoGANDiscriminator, InfoGANGenerator
-from infogan_hub.recluster import recluster, refit_categories, set_prior_shares
+from infogan_hub.recluster import agreed_recluster, refit_categories, set_prior_shares
 
 # The checks read Q's decisions on this many training images, the same on every process.
 CATEGORY_SPLIT_IMAGES = 4096
@@ -224,16 +224,20 @@ def recluster_categories(
     copy: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
     seed: int,
     log: Callable[[str], None],
+    draws: int = 1,
+    min_agreement: float = 0.0,
 ) -> dict:
-    """--category_recluster_step: each categorical code re-seated on `infogan_hub.recluster.recluster`
-    of D's trunk features of RECLUSTER_IMAGES training images and their transformed copies (drawn by
-    `seed`; D read in eval mode, its running statistics), Q's logits for it refitted to the new
-    categories (`refit_categories`, on the images' and copies' Q features) and the learned prior set
-    to their shares. The models are the unwrapped ones, changed in place. Every process reads the same
-    images with the same weights, but BatchNorm's running statistics differ between processes, so
-    train.py gives every process the main process's result. Returns
-    the metrics to record: per code, the share of the images whose category is kept and the share Q
-    reads as re-clustered."""
+    """--category_recluster_step: each categorical code re-seated on `infogan_hub.recluster.agreed_recluster`
+    (`draws` re-clusters, the medoid kept) of D's trunk features of RECLUSTER_IMAGES training images
+    and their transformed copies (drawn by `seed`; D read in eval mode, its running statistics), Q's
+    logits for it refitted to the new categories (`refit_categories`, on the images' and copies' Q
+    features) and the learned prior set to their shares. A code whose re-clusters agree less than
+    `min_agreement` (mean adjusted Rand index) keeps Q's categories and its prior. The models are the
+    unwrapped ones, changed in place. Every process reads the same images with the same weights, but
+    BatchNorm's running statistics differ between processes, so train.py gives every process the main
+    process's result. Returns the metrics to record: per code, the re-clusters' agreement, whether
+    they were applied, the share of the images whose category is kept and the share Q reads as
+    re-clustered."""
     images = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:RECLUSTER_IMAGES]
     transform = torch.Generator().manual_seed(seed)
     was_training = discriminator.training
@@ -251,12 +255,17 @@ def recluster_categories(
     metrics = {}
     for code, (name, code_logits) in enumerate(zip(spec.code_names, logits)):
         decisions = code_logits.argmax(dim=1).cpu()
-        categories = recluster(trunk, copy_trunk, decisions, spec.categorical_codes[code], seed=seed)
+        categories, agreement = agreed_recluster(trunk, copy_trunk, decisions, spec.categorical_codes[code], draws, seed=seed)
+        if agreement < min_agreement:
+            log(f"step {step}: {name} keeps Q's categories: its {draws} re-clusters agree at {agreement:.2f} (adjusted Rand index), below {min_agreement:.2f}.")
+            metrics |= {f"category_recluster/{name}/agreement": agreement, f"category_recluster/{name}/applied": 0.0}
+            continue
         read = refit_categories(discriminator, code, torch.cat([q_features, copy_q_features]), torch.cat([categories, categories]))
         shares = torch.bincount(categories, minlength=spec.categorical_codes[code]).float() / categories.shape[0]
         set_prior_shares(image_generator, code, shares)
         kept = float((categories == decisions).float().mean())
-        log(f"step {step}: {name} re-clustered on D's trunk features: {kept:.1%} of the images keep their category, Q reads "
+        log(f"step {step}: {name} re-clustered on D's trunk features ({draws} re-clusters agreeing at {agreement:.2f}): {kept:.1%} of the images keep their category, Q reads "
             f"{read:.1%} of them and their copies as re-clustered; the prior set to their shares {[round(share, 3) for share in sorted(shares.tolist(), reverse=True)]}.")  # fmt: skip
-        metrics |= {f"category_recluster/{name}/kept": kept, f"category_recluster/{name}/read": read}
+        metrics |= {f"category_recluster/{name}/agreement": agreement, f"category_recluster/{name}/applied": 1.0,
+                    f"category_recluster/{name}/kept": kept, f"category_recluster/{name}/read": read}  # fmt: skip
     return metrics

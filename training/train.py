@@ -180,6 +180,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help="the steps at which --category_split_share, --category_split_bimodality, --category_satellite_leaving and --category_recut_crossing are checked (at most one split or re-cut per code at each)")
     training.add_argument("--category_recluster_step", type=int, default=0,
                           help=f"at this step (before its D/Q step; also on resuming there), each categorical code is re-seated on a re-clustering of D's trunk features of {RECLUSTER_IMAGES} training images: k-means with three clusters per category, merged by how often the images' transformed copies (the consistency term's) cross between them (infogan_hub.recluster); Q's logits are refitted to the new categories and the learned prior set to their shares. Under an even prior a common class takes two categories and two similar rare ones share one; this parts them. Use it where the prior starts to learn (--prior_warmup_steps); needs --categorical_prior learned; 0: off")
+    training.add_argument("--category_recluster_draws", type=int, default=1,
+                          help="with --category_recluster_step, draw this many re-clusters (k-means seeds) and keep the one agreeing most with the others (adjusted Rand index; infogan_hub.recluster.agreed_recluster); at least 1")
+    training.add_argument("--category_recluster_min_agreement", type=float, default=0.0,
+                          help="with --category_recluster_step and --category_recluster_draws of 2 or more, a code whose re-clusters agree less than this (mean adjusted Rand index of the kept one with the others) keeps Q's categories and its prior: where the merge depends on the draw it is not trusted; in [0, 1]; 0: always re-cluster")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
                           help="largest elastic displacement of that copy, as a fraction of the side (0: affine only)")
     training.add_argument("--consistency_stroke_width", type=int, default=0,
@@ -288,6 +292,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit(f"--category_recluster_step sets the prior to the new categories' shares: it needs --categorical_prior learned, got {args.categorical_prior!r}.")
         if args.category_recluster_step < 0 or (args.max_train_steps is not None and args.category_recluster_step > args.max_train_steps):
             raise SystemExit(f"--category_recluster_step must be 0 (off) or a step in [1, --max_train_steps] (at most {args.max_train_steps}; at the last step, the run resumed from there re-clusters), got {args.category_recluster_step}.")
+        if args.category_recluster_draws < 1:
+            raise SystemExit(f"--category_recluster_draws must be at least 1 (re-clusters drawn), got {args.category_recluster_draws}.")
+        if not 0 <= args.category_recluster_min_agreement <= 1:
+            raise SystemExit(f"--category_recluster_min_agreement must be in [0, 1] (an adjusted Rand index; 0: always re-cluster), got {args.category_recluster_min_agreement}.")
+        if args.category_recluster_min_agreement > 0 and args.category_recluster_draws < 2:
+            raise SystemExit(f"--category_recluster_min_agreement {args.category_recluster_min_agreement} measures how re-clusters agree: it needs --category_recluster_draws of 2 or more, got {args.category_recluster_draws}.")
     if args.candidate_runs < 1:
         raise SystemExit(f"--candidate_runs must be 1 (one run) or more, got {args.candidate_runs}.")
     if args.candidate_runs > 1:
@@ -685,7 +695,8 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         """--category_recluster_step (category_repairs.recluster_categories), the main process's result given to every process."""
         unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
         metrics = recluster_categories(step, unwrapped_generator, unwrapped_discriminator, dataset, batch_size,
-                                       lambda images, generator: consistency_copy(args, images, generator), args.seed, accelerator.print)  # fmt: skip
+                                       lambda images, generator: consistency_copy(args, images, generator), args.seed, accelerator.print,
+                                       args.category_recluster_draws, args.category_recluster_min_agreement)  # fmt: skip
         if accelerator.num_processes > 1:  # BatchNorm's running statistics differ between processes (broadcast_buffers=False)
             for tensor in (unwrapped_discriminator.q_head[-1].weight, unwrapped_discriminator.q_head[-1].bias, unwrapped_generator.categorical_prior_logits):
                 tensor.data.copy_(broadcast(tensor.data.clone(), from_process=0))

@@ -11,13 +11,21 @@ group is not absorbed for its size) gives categories of unequal sizes. `recluste
 Q's categories by overlap, so a category keeps its index where the two agree; `refit_categories`
 makes Q read them, and the learned prior starts from their shares. G then learns, through L_I, to draw
 for each category what Q now reads in it.
+
+The merge is fragile where D's features do not part the classes well: another k-means draw can merge
+other clusters. `agreed_recluster` draws several re-clusters and keeps the one agreeing most with the
+others (the medoid by adjusted Rand index); how well they agree says, without labels, whether to
+trust it.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
 
 from .category_split import category_positions
 from .evaluation import count_matrix
@@ -94,6 +102,37 @@ def recluster(
     numbering = torch.empty(categories, dtype=torch.long)
     numbering[torch.from_numpy(rows)] = torch.from_numpy(columns)
     return numbering[groups]
+
+
+class AgreedReclustering(NamedTuple):
+    """The re-cluster agreeing most with the others drawn (each image's category), and its mean
+    adjusted Rand index with them (1.0 where only one was drawn)."""
+
+    categories: torch.Tensor
+    agreement: float
+
+
+def agreed_recluster(
+    trunk_features: torch.Tensor,
+    copy_trunk_features: torch.Tensor,
+    decisions: torch.Tensor,
+    categories: int,
+    draws: int,
+    seed: int = 0,
+) -> AgreedReclustering:
+    """`draws` re-clusters by `recluster` (seeds `seed` to `seed + draws - 1`; the other arguments as
+    there) and the medoid: the one whose mean adjusted Rand index with the others is highest."""
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}.")
+    partitions = [recluster(trunk_features, copy_trunk_features, decisions, categories, seed=seed + draw) for draw in range(draws)]
+    if draws == 1:
+        return AgreedReclustering(partitions[0], 1.0)
+    agreements = [
+        float(np.mean([adjusted_rand_score(partition.numpy(), other.numpy()) for other in partitions if other is not partition]))
+        for partition in partitions
+    ]  # fmt: skip
+    medoid = int(np.argmax(agreements))
+    return AgreedReclustering(partitions[medoid], agreements[medoid])
 
 
 @torch.enable_grad()
