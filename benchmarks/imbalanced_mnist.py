@@ -18,6 +18,9 @@ of other results files too, without changing them, so one command summarises sev
         --variants uniform_consistency learned_prior_consistency_floor --results benchmarks/results/imbalanced-mnist-all-splits.json \
         --results_from benchmarks/results/imbalanced-mnist.json benchmarks/results/imbalanced-mnist-unseen-splits.json
 
+The late-prior variants (BRANCHES) are one run with the held-uniform one until step 2000: asked for together, the
+held run trains first and each branch starts from a copy of its step-2000 checkpoint.
+
 Each learned variant is paired with the uniform prior of its preset; `--against VARIANT` pairs it with
 another of the variants too, e.g. a recipe with the same recipe less one setting: what that setting changes.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +39,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY / "training"))
 import study as seed_study  # noqa: E402  training/study.py, the runner of every seed
+import train  # noqa: E402  training/train.py: a branch's settings, as a run records them
 from infogan_hub.evaluation import CANDIDATES_FILE, prior_total_variation, write_json  # noqa: E402
 
 RESULTS = REPOSITORY / "benchmarks" / "results" / "imbalanced-mnist.json"
@@ -94,7 +99,7 @@ VARIANTS = {
     # and with the prior learned after 2000 uniform steps, not 1000: one run with the one above until step 2000. On
     # split 7 seed 0 the floor's prior (from step 1000) let 7 join 9's category while its own shrank to 2% (89.8%),
     # where the prior held uniform kept each digit its own category (96.4%), Q's shares of the test images near the
-    # classes. It resumes that run's step-2000 checkpoint when given it (the warm-up changed in its recorded settings)
+    # classes. It starts from that run's step-2000 checkpoint where the run has it (BRANCHES)
     "learned_late_prior_consistency_floor": ("mnist", [*FLOOR, "--prior_warmup_steps", "2000"]),
     # and with the categories re-seated where the prior starts to learn (--category_recluster_step 2000): the uniform
     # steps leave a common digit over two categories and two rare similar ones in one; k-means on D's trunk features
@@ -174,6 +179,42 @@ VARIANTS = {
     "learned_em_soft_consistency": ("mnist", [*EM_SOFT, "--prior_min_share", "0.02"]),
     "learned_em_soft_even_consistency": ("mnist", [*EM_SOFT, "--consistency_marginal", "uniform"]),
 }
+
+
+# A branched variant is one run with its twin until a step, then differs in settings: each seed starts from a copy of
+# the twin's checkpoint at that step (where the twin's run has it and the branch has no checkpoint of its own), the
+# settings that differ written into the copy's recorded ones, so train.py resumes it as the branch. Twins train first.
+BRANCHES = {variant: ("uniform_relaxed_consistency_floor", 2000) for variant in (
+    "learned_late_prior_consistency_floor", "learned_late_prior_consistency_floor_recluster", "learned_late_prior_consistency_floor_recluster_agreed")}  # fmt: skip
+
+
+def variant_settings(variant: str) -> dict:
+    """The settings train.py records for a variant's run, from its preset and arguments (those the benchmark adds
+    to every run are the same for all and left out)."""
+    preset, extra = VARIANTS[variant]
+    return train.run_settings(train.parse_args(["--preset", preset, *extra]), num_processes=1)
+
+
+def branch_from_twin(variant: str, output_dir: Path, split: int, seed: int) -> bool:
+    """Starts a branched variant's run (BRANCHES) from its twin's checkpoint; True where it did. The copy is made
+    under a temporary name and renamed, so a killed copy leaves no checkpoint for train.py to resume."""
+    twin, step = BRANCHES[variant]
+    source = output_dir / twin / f"split-{split}" / f"seed-{seed}" / f"checkpoint-{step}"
+    run_dir = output_dir / variant / f"split-{split}" / f"seed-{seed}"
+    if not source.is_dir() or any(run_dir.glob("checkpoint-*")):
+        return False
+    branch_settings, twin_settings = variant_settings(variant), variant_settings(twin)
+    changed = {key: value for key, value in branch_settings.items() if key not in twin_settings or twin_settings[key] != value}
+    partial = run_dir / f".checkpoint-{step}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    state_file = partial / train.TRAINING_STATE_FILE
+    state = json.loads(state_file.read_text())
+    state["settings"] |= changed
+    write_json(state_file, state)
+    partial.rename(run_dir / f"checkpoint-{step}")
+    print(f"{variant} split {split} seed {seed}: starts from {source} with {changed}", flush=True)
+    return True
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -408,14 +449,19 @@ def main(argv: list[str] | None = None) -> dict:
         threads = max(1, (os.cpu_count() or 1) // args.parallel)
 
         def run_study(variant: str, split: int, study_dir: Path) -> None:
+            if variant in BRANCHES:
+                for seed in args.seeds:
+                    branch_from_twin(variant, args.output_dir, split, seed)
             preset, extra = VARIANTS[variant]
             train_arguments = ["--dataset", f"mnist_imbalanced_{split}", "--max_train_steps", str(args.steps), *extra, *args.train_arguments]
             seed_study.main(["--preset", preset, "--seeds", *map(str, args.seeds), "--output_dir", str(study_dir),
                              "--parallel", "1", "--threads_per_run", str(threads), "--", *train_arguments])  # fmt: skip
 
-        with ThreadPoolExecutor(args.parallel) as pool:
-            for finished in [pool.submit(run_study, *study) for study in studies]:
-                finished.result()
+        twins = {twin for variant in args.variants if variant in BRANCHES for twin, _ in [BRANCHES[variant]]}
+        for wave in ([study for study in studies if study[0] in twins], [study for study in studies if study[0] not in twins]):
+            with ThreadPoolExecutor(args.parallel) as pool:
+                for finished in [pool.submit(run_study, *study) for study in wave]:
+                    finished.result()
     runs = [
         run_record(study_dir / f"seed-{seed}", variant, split, seed)
         for variant, split, study_dir in studies

@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from .conftest import REPOSITORY, accelerate_env
-from .test_train import SMALL
+from .test_train import SMALL, weights
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +221,25 @@ def test_a_learned_prior_held_uniform_for_the_whole_run_is_a_uniform_baseline_no
     assert imbalanced_mnist.targets(runs + late, by_default, [0])["learned_late_prior_consistency_floor"]["baseline"] == "uniform_relaxed_consistency_floor"
     monkeypatch.setitem(imbalanced_mnist.VARIANTS, "held", ("mnist", [*imbalanced_mnist.FLOOR, "--prior_warmup_steps", str(imbalanced_mnist.STEPS - 1)]))
     assert imbalanced_mnist.learns_prior("held")
+
+
+def test_a_branched_variant_resumes_its_twin_s_checkpoint_with_its_own_settings_and_is_that_run_until_they_differ(imbalanced_mnist, tmp_path, monkeypatch):
+    # the late prior branches from the held run at step 2 here; in 4 steps neither prior leaves uniform (warm-ups of
+    # 2000 and 2811 steps), so the branch, resumed from the twin's step, must end with the twin's weights
+    late, held = "learned_late_prior_consistency_floor", "uniform_relaxed_consistency_floor"
+    monkeypatch.setitem(imbalanced_mnist.BRANCHES, late, (held, 2))
+    for name, value in accelerate_env().items():
+        monkeypatch.setenv(name, value)
+    runs = tmp_path / "runs"
+    imbalanced_mnist.main(["--splits", "1", "--seeds", "0", "--variants", late, held, "--steps", "4", "--output_dir", str(runs),
+                           "--results", str(tmp_path / "branched.json"), "--", *SMALL, "--report_to", "none", "--checkpointing_steps", "2"])  # fmt: skip
+    branch, twin = runs / late / "split-1" / "seed-0", runs / held / "split-1" / "seed-0"
+    assert "checkpoint-2 at step 2." in (branch / "train.log").read_text()
+    recorded = json.loads((branch / "checkpoint-4" / "training_state.json").read_text())["settings"]
+    assert recorded["prior_warmup_steps"] == 2000 and json.loads((twin / "checkpoint-4" / "training_state.json").read_text())["settings"]["prior_warmup_steps"] == imbalanced_mnist.STEPS
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(twin, component), weights(branch, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs from the twin's"
+    # a branch with checkpoints of its own resumes them; without its twin's checkpoint it trains from step 0
+    assert not imbalanced_mnist.branch_from_twin(late, runs, 1, 0)
+    assert not imbalanced_mnist.branch_from_twin(late, runs, 1, 5) and not (runs / late / "split-1" / "seed-5").exists()
