@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> dict:
             seed_study.main(["--preset", preset, "--seeds", *map(str, args.seeds), "--output_dir", str(study_dir),
                              "--parallel", "1", "--threads_per_run", str(threads), "--", *train_arguments])  # fmt: skip
 
-        twins = {twin for variant in args.variants if variant in BRANCHES for twin, _ in [BRANCHES[variant]]}
+        twins = {BRANCHES[variant][0] for variant in args.variants if variant in BRANCHES}
         for wave in ([study for study in studies if study[0] in twins], [study for study in studies if study[0] not in twins]):
             with ThreadPoolExecutor(args.parallel) as pool:
                 for finished in [pool.submit(run_study, *study) for study in wave]:
