@@ -35,6 +35,17 @@ def test_clusters_whose_copies_cross_most_merge_first_counted_against_the_smalle
     assert crossing_merge(clusters, copies, 5, 5).tolist() == [0, 1, 2, 3, 4]
 
 
+def test_modularity_joins_a_class_over_three_clusters_before_two_large_classes_that_cross_often():
+    # class A over clusters 0-2 (200 images each; a quarter of a pair's images cross between them), two large
+    # similar classes B and C (3, 4: 600 each, 15% of their copies in the other), a rare class D (5)
+    sizes = [200, 200, 200, 600, 600, 200]
+    clusters, copies = crossings({(0, 1): 25, (1, 0): 25, (1, 2): 25, (2, 1): 25, (0, 2): 25, (2, 0): 25, (3, 4): 90, (4, 3): 90}, sizes)
+    # counted against the smaller group B and C cross at 0.30, A's clusters at 0.25: B and C merge, A stays parted
+    assert crossing_merge(clusters, copies, 6, 4).tolist() == [0, 0, 1, 2, 2, 3]
+    # B and C are 60% of the copies' ends: 4.5% crossing between them is less than the 9% expected at random
+    assert crossing_merge(clusters, copies, 6, 4, linkage="modularity").tolist() == [0, 0, 0, 1, 2, 3]
+
+
 def test_crossing_merge_refuses_bad_input_with_what_is_allowed():
     clusters, copies = crossings({}, [5, 5, 5])
     with pytest.raises(ValueError, match=r"categories must be in \[1, 3\] \(the clusters merged\), got 4"):
@@ -43,6 +54,8 @@ def test_crossing_merge_refuses_bad_input_with_what_is_allowed():
         crossing_merge(clusters, copies, 4, 2)
     with pytest.raises(ValueError, match="1-D and of one shape"):
         crossing_merge(clusters, copies[:-1], 3, 2)
+    with pytest.raises(ValueError, match=r"linkage must be one of \('size', 'modularity'\), got 'average'"):
+        crossing_merge(clusters, copies, 3, 2, linkage="average")
 
 
 def blobs(seed: int = 0):
@@ -70,6 +83,12 @@ def test_a_split_class_and_two_merged_ones_are_re_seated_as_one_category_each_nu
     # one category per class, numbered by overlap: class 0 keeps 0, class 1 keeps 2 (all of it, against
     # class 2's 60 images), class 2 takes the category left, 1
     assert torch.equal(categories, torch.tensor([0, 2, 1])[labels])
+    # modularity's limit: a group costs its share of the copies squared, so a class of 62% of the images is
+    # cut in two and the rare class (6%) joins a part of it
+    by_modularity = recluster(features, copies, decisions, 3, seed=0, linkage="modularity")
+    assert [torch.bincount(by_modularity[labels == label], minlength=3).count_nonzero().item() for label in range(3)] == [2, 1, 1]
+    assert set(by_modularity[labels == 2].tolist()) < set(by_modularity[labels == 0].tolist())
+    assert torch.equal(agreed_recluster(features, copies, decisions, 3, draws=1, seed=0, linkage="modularity").categories, by_modularity)
     # where Q already reads the classes, the categories are Q's own
     assert torch.equal(recluster(features, copies, torch.tensor([1, 0, 2])[labels], 3, seed=0), torch.tensor([1, 0, 2])[labels])
 

@@ -319,8 +319,9 @@ def test_categories_are_re_clustered_at_their_step_and_a_run_resumed_there_re_cl
 def test_a_code_whose_re_clusters_disagree_keeps_its_categories_and_the_run_is_the_plain_one(tmp_path):
     learned = ["--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "2"]
     guarded, plain = tmp_path / "guarded", tmp_path / "plain"
-    result = launch(guarded, *learned, "--category_recluster_step", "2", "--category_recluster_draws", "3", "--category_recluster_min_agreement", "1")
-    assert "step 2: categorical_0 keeps Q's categories: its 3 re-clusters agree at" in result.stdout + result.stderr
+    result = launch(guarded, *learned, "--category_recluster_step", "2", "--category_recluster_draws", "3", "--category_recluster_min_agreement", "1",
+                    "--category_recluster_linkage", "modularity")
+    assert "step 2: categorical_0 keeps Q's categories: its 3 re-clusters (modularity linkage) agree at" in result.stdout + result.stderr
     records = [m for m in map(json.loads, (guarded / "metrics.jsonl").read_text().splitlines()) if "category_recluster/categorical_0/agreement" in m]
     assert len(records) == 1 and records[0]["category_recluster/categorical_0/applied"] == 0.0
     assert records[0]["category_recluster/categorical_0/agreement"] < 1

@@ -226,9 +226,10 @@ def recluster_categories(
     log: Callable[[str], None],
     draws: int = 1,
     min_agreement: float = 0.0,
+    linkage: str = "size",
 ) -> dict:
     """--category_recluster_step: each categorical code re-seated on `infogan_hub.recluster.agreed_recluster`
-    (`draws` re-clusters, the medoid kept) of D's trunk features of RECLUSTER_IMAGES training images
+    (`draws` re-clusters, the medoid kept; clusters merged by `linkage`) of D's trunk features of RECLUSTER_IMAGES training images
     and their transformed copies (drawn by `seed`; D read in eval mode, its running statistics), Q's
     logits for it refitted to the new categories (`refit_categories`, on the images' and copies' Q
     features) and the learned prior set to their shares. A code whose re-clusters agree less than
@@ -255,16 +256,16 @@ def recluster_categories(
     metrics = {}
     for code, (name, code_logits) in enumerate(zip(spec.code_names, logits)):
         decisions = code_logits.argmax(dim=1).cpu()
-        categories, agreement = agreed_recluster(trunk, copy_trunk, decisions, spec.categorical_codes[code], draws, seed=seed)
+        categories, agreement = agreed_recluster(trunk, copy_trunk, decisions, spec.categorical_codes[code], draws, seed=seed, linkage=linkage)
         if agreement < min_agreement:
-            log(f"step {step}: {name} keeps Q's categories: its {draws} re-clusters agree at {agreement:.2f} (adjusted Rand index), below {min_agreement:.2f}.")
+            log(f"step {step}: {name} keeps Q's categories: its {draws} re-clusters ({linkage} linkage) agree at {agreement:.2f} (adjusted Rand index), below {min_agreement:.2f}.")
             metrics |= {f"category_recluster/{name}/agreement": agreement, f"category_recluster/{name}/applied": 0.0}
             continue
         read = refit_categories(discriminator, code, torch.cat([q_features, copy_q_features]), torch.cat([categories, categories]))
         shares = torch.bincount(categories, minlength=spec.categorical_codes[code]).float() / categories.shape[0]
         set_prior_shares(image_generator, code, shares)
         kept = float((categories == decisions).float().mean())
-        log(f"step {step}: {name} re-clustered on D's trunk features ({draws} re-clusters agreeing at {agreement:.2f}): {kept:.1%} of the images keep their category, Q reads "
+        log(f"step {step}: {name} re-clustered on D's trunk features ({draws} re-clusters, {linkage} linkage, agreeing at {agreement:.2f}): {kept:.1%} of the images keep their category, Q reads "
             f"{read:.1%} of them and their copies as re-clustered; the prior set to their shares {[round(share, 3) for share in sorted(shares.tolist(), reverse=True)]}.")  # fmt: skip
         metrics |= {f"category_recluster/{name}/agreement": agreement, f"category_recluster/{name}/applied": 1.0,
                     f"category_recluster/{name}/kept": kept, f"category_recluster/{name}/read": read}  # fmt: skip

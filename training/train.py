@@ -54,6 +54,7 @@ from infogan_hub.evaluation import (
 )  # fmt: skip
 from infogan_hub.latent import CATEGORICAL_PRIORS, CONTINUOUS_PRIORS, CONTINUOUS_VARIANCES, NOISE_PRIORS, LatentBatch
 from infogan_hub.losses import ADVERSARIAL_LOSSES
+from infogan_hub.recluster import LINKAGES
 
 from category_repairs import CATEGORY_SPLIT_IMAGES, RECLUSTER_IMAGES, CategoryRepairs, buffers_restored, recluster_categories, repairs_categories  # training/category_repairs.py
 
@@ -182,6 +183,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           help=f"at this step (before its D/Q step; also on resuming there), each categorical code is re-seated on a re-clustering of D's trunk features of {RECLUSTER_IMAGES} training images: k-means with three clusters per category, merged by how often the images' transformed copies (the consistency term's) cross between them (infogan_hub.recluster); Q's logits are refitted to the new categories and the learned prior set to their shares. Under an even prior a common class takes two categories and two similar rare ones share one; this parts them. Use it where the prior starts to learn (--prior_warmup_steps); needs --categorical_prior learned; 0: off")
     training.add_argument("--category_recluster_draws", type=int, default=1,
                           help="with --category_recluster_step, draw this many re-clusters (k-means seeds) and keep the one agreeing most with the others (adjusted Rand index; infogan_hub.recluster.agreed_recluster); at least 1")
+    training.add_argument("--category_recluster_linkage", choices=LINKAGES, default="size",
+                          help="with --category_recluster_step, how the clusters are merged: size joins the two groups whose copies cross most, counted against the smaller group; modularity the two whose merge raises the crossing graph's modularity most, so a common class's clusters join before two large similar classes do (infogan_hub.recluster.crossing_merge)")
     training.add_argument("--category_recluster_min_agreement", type=float, default=0.0,
                           help="with --category_recluster_step and --category_recluster_draws of 2 or more, a code whose re-clusters agree less than this (mean adjusted Rand index of the kept one with the others) keeps Q's categories and its prior: where the merge depends on the draw it is not trusted; in [0, 1]; 0: always re-cluster")
     training.add_argument("--consistency_elastic_strength", type=float, default=0.1,
@@ -696,7 +699,7 @@ def train(args: argparse.Namespace, arguments: list[str]) -> None:
         unwrapped_generator, unwrapped_discriminator = accelerator.unwrap_model(image_generator), accelerator.unwrap_model(discriminator)
         metrics = recluster_categories(step, unwrapped_generator, unwrapped_discriminator, dataset, batch_size,
                                        lambda images, generator: consistency_copy(args, images, generator), args.seed, accelerator.print,
-                                       args.category_recluster_draws, args.category_recluster_min_agreement)  # fmt: skip
+                                       args.category_recluster_draws, args.category_recluster_min_agreement, args.category_recluster_linkage)  # fmt: skip
         if accelerator.num_processes > 1:  # BatchNorm's running statistics differ between processes (broadcast_buffers=False)
             for tensor in (unwrapped_discriminator.q_head[-1].weight, unwrapped_discriminator.q_head[-1].bias, unwrapped_generator.categorical_prior_logits):
                 tensor.data.copy_(broadcast(tensor.data.clone(), from_process=0))
