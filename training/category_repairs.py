@@ -265,7 +265,7 @@ def recluster_categories(
         shares = torch.bincount(categories, minlength=spec.categorical_codes[code]).float() / categories.shape[0]
         set_prior_shares(image_generator, code, shares)
         kept = float((categories == decisions).float().mean())
-        log(f"step {step}: {name} re-clustered on D's trunk features ({draws} re-clusters, {linkage} linkage, agreeing at {agreement:.2f}): {kept:.1%} of the images keep their category, Q reads "
+        log(f"step {step}: {name} re-clustered on D's trunk features ({draws} re-cluster{'s' if draws > 1 else ''}, {linkage} linkage, agreeing at {agreement:.2f}): {kept:.1%} of the images keep their category, Q reads "
             f"{read:.1%} of them and their copies as re-clustered; the prior set to their shares {[round(share, 3) for share in sorted(shares.tolist(), reverse=True)]}.")  # fmt: skip
         metrics |= {f"category_recluster/{name}/agreement": agreement, f"category_recluster/{name}/applied": 1.0,
                     f"category_recluster/{name}/kept": kept, f"category_recluster/{name}/read": read}  # fmt: skip
