@@ -69,13 +69,14 @@ def crossing_merge(clusters: torch.Tensor, copy_clusters: torch.Tensor, count: i
         raise ValueError(f"Every one of the {count} clusters must hold an image, and no more clusters; got sizes {sizes.long().tolist()}.")
     crossings = torch.from_numpy(count_matrix(clusters.cpu().numpy(), copy_clusters.cpu().numpy(), count, count)).double()
     crossings = crossings + crossings.T
-    ends = crossings.sum(dim=1) / crossings.sum()  # each cluster's share of the copies' ends (stays counted)
+    total = float(crossings.sum())  # the copies' ends, stays counted
+    ends = crossings.sum(dim=1) / total  # each cluster's share of them
 
     def gain(first: list[int], second: list[int]) -> float:
         between = float(crossings[first][:, second].sum())
         if linkage == "size":
             return between / float(min(sizes[first].sum(), sizes[second].sum()))
-        return between / float(crossings.sum()) - float(ends[first].sum() * ends[second].sum())
+        return between / total - float(ends[first].sum() * ends[second].sum())
 
     groups = [[cluster] for cluster in range(count)]
     while len(groups) > categories:
