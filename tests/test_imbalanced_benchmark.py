@@ -20,7 +20,7 @@ def imbalanced_mnist():
     return imbalanced_mnist
 
 
-def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_distance(tmp_path):
+def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_distance(imbalanced_mnist, tmp_path):
     # two studies at a time, one core each
     results = tmp_path / "imbalanced.json"
     command = [sys.executable, str(REPOSITORY / "benchmarks" / "imbalanced_mnist.py"), "--splits", "1", "--seeds", "0",
@@ -44,10 +44,15 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
         assert run["min_share"] == min(shares) == evaluation["category_usage"]["codes"]["categorical_0"]["min_share"]
         kernels = json.loads((run_dir / "training_config.json").read_text())["cpu_capability"]
         assert run["cpu_capability"] == kernels and isinstance(kernels, str) and kernels  # e.g. "AVX2", "AVX512": the machine's part in a seed's result
+    # the classes that share a category, each a quarter of it or more, largest first; a tenth is not enough
+    evaluation["clustering"]["codes"]["categorical_0"]["matrix"] = [[0, 0, 0, 0, 40, 0, 0, 0, 0, 60], [85, 15, 0, 0, 0, 0, 0, 0, 0, 0], *[[0] * 10] * 8]
+    (run_dir / "evaluation_results.json").write_text(json.dumps(evaluation))
+    assert imbalanced_mnist.run_record(run_dir, "learned", 1, 0)["two_class_categories"] == [[9, 4]]
     frequencies = runs["uniform"]["class_frequencies"]
     assert max(frequencies) / min(frequencies) > 2  # the split is imbalanced
     assert runs["uniform"]["prior"] is None and len(runs["learned"]["prior"]) == 10
     assert "| learned | 1 |" in output.stdout and "| uniform | 1 |" in output.stdout
+    assert "| variant | runs whose categories part every class |" in output.stdout
     # each variant against the uniform prior of its preset, pair by pair
     gain = benchmark["paired_gains"]["learned"]
     assert set(benchmark["paired_gains"]) == {"learned"} and gain["baseline"] == "uniform" and gain["pairs"] == 1
@@ -137,6 +142,17 @@ def test_targets_average_the_prior_s_distance_per_split_and_ask_for_gains_above_
     for accuracy, met in ((0.845, True), (0.835, False)):
         even = [*runs[:3], *(r | {"accuracy": accuracy, "nmi": accuracy} for r in runs[3:])]
         assert imbalanced_mnist.targets(even, imbalanced_mnist.paired_gains(even, ["uniform_consistency", "learned_consistency"]), [0, 1])["learned_consistency"]["beats_uniform_met"] is met
+
+
+def test_parting_sorts_runs_by_whether_a_category_holds_two_classes_and_leaves_out_runs_without_the_matrix(imbalanced_mnist):
+    def run(accuracy, distance, pairs):
+        return {"variant": "learned", "split": 0, "seed": 0, "accuracy": accuracy, "prior_total_variation": distance, "two_class_categories": pairs}
+
+    runs = [run(0.96, 0.02, []), run(0.94, 0.04, []), run(0.85, 0.10, [[4, 9]]), run(0.5, 0.5, None)]
+    part = imbalanced_mnist.parting(runs)
+    assert part["parted"] == {"runs": 2, "accuracy": pytest.approx(0.95), "prior_total_variation": pytest.approx(0.03)}
+    assert part["merging"] == {"runs": 1, "accuracy": pytest.approx(0.85), "prior_total_variation": pytest.approx(0.10)}
+    assert imbalanced_mnist.parting(runs[2:])["parted"] == {"runs": 0, "accuracy": None, "prior_total_variation": None}
 
 
 def test_results_from_summarises_the_runs_of_several_results_files_together_and_leaves_them_unchanged(imbalanced_mnist, tmp_path, capsys):
