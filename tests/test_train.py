@@ -316,6 +316,17 @@ def test_categories_are_re_clustered_at_their_step_and_a_run_resumed_there_re_cl
     assert spread(straight) > 2 * spread(plain)
 
 
+def test_the_re_cluster_s_copies_take_the_consistency_term_s_elastic_warp_unless_told_another(tmp_path):
+    learned = ["--max_train_steps", "3", "--categorical_prior", "learned", "--prior_warmup_steps", "2", "--category_recluster_step", "2"]
+    runs = {strength: tmp_path / f"elastic-{strength}" for strength in ("default", "0.1", "0")}
+    for strength, run in runs.items():
+        launch(run, *learned, *([] if strength == "default" else ["--category_recluster_elastic_strength", strength]))
+    q_weights = {strength: weights(run, "discriminator")["q_head.3.weight"] for strength, run in runs.items()}
+    # the consistency term's strength (0.1) is the default; without the warp Q is refitted on other copies
+    assert torch.equal(q_weights["0.1"], q_weights["default"]) and not torch.equal(q_weights["0"], q_weights["default"])
+    assert json.loads((runs["0"] / "training_config.json").read_text())["category_recluster_elastic_strength"] == 0.0
+
+
 def test_a_code_whose_re_clusters_disagree_keeps_its_categories_and_the_run_is_the_plain_one(tmp_path):
     learned = ["--max_train_steps", "4", "--categorical_prior", "learned", "--prior_warmup_steps", "2"]
     guarded, plain = tmp_path / "guarded", tmp_path / "plain"
@@ -569,6 +580,8 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
             train.parse_args([*recluster, "--category_recluster_draws", "5", "--category_recluster_min_agreement", value])
     with pytest.raises(SystemExit, match="--category_recluster_min_agreement 0.9 measures how re-clusters agree: it needs --category_recluster_draws of 2 or more, got 1"):
         train.parse_args([*recluster, "--category_recluster_min_agreement", "0.9"])
+    with pytest.raises(SystemExit, match=r"--category_recluster_elastic_strength must be at least 0 \(0: no elastic warp\), got -0.1"):
+        train.parse_args([*recluster, "--category_recluster_elastic_strength", "-0.1"])
     with pytest.raises(SystemExit, match="--category_recut_gain must be positive .*; got 0.0"):
         train.parse_args(["--preset", "mnist", "--category_recut_crossing", "0.1", "--category_recut_gain", "0"])
     with pytest.raises(SystemExit, match="--category_recut_crossing splits categories of a categorical code: it needs --categorical_codes"):
