@@ -311,10 +311,10 @@ def runs_kept_from(results: Path, found: list[dict], variants: list[str], splits
     ]  # fmt: skip
 
 
-# the figures of each run that the summary gives as mean, std, min and max per variant
 # A category holds two classes (the summary's "parting") where each is at least this share of it: the
 # failure the prior cannot follow past, a rare digit in a similar common one's category (4 and 9).
 TWO_CLASS_PART = 0.25
+# the figures of each run that the summary gives as mean, std, min and max per variant
 SUMMARY_FIGURES = ("accuracy", "nmi", "ent", "generated_accuracy", "prior_total_variation", "shares_total_variation", "prior_to_shares_total_variation")
 
 
