@@ -125,6 +125,7 @@ VARIANTS = {
     # 7-10 and 16-23 at step 2000 (labels only to score): 91.0 ± 5.3% of the training images sorted (worst 75.6%)
     # against 88.7 ± 6.2% (worst 69.5%) with the warp, better on 11 runs and worse on 3; over two more copy draws per run
     # +1.5 ± 3.5 points (23 of 56 draws better, 7 worse), the groups' shares 0.055 from the classes against 0.065
+    # Out of sample (splits 24-27, seed 0) it lost 2.5 ± 5.4 points to the modularity re-cluster with the warp
     "learned_late_prior_consistency_floor_recluster_modularity_affine": ("mnist", [*FLOOR, "--prior_warmup_steps", "2000", "--category_recluster_step", "2000",
                                                                                    "--category_recluster_linkage", "modularity", "--category_recluster_elastic_strength", "0"]),
     # the floor's, with a category above 20% of the training images split in two in place of the smallest
