@@ -425,16 +425,14 @@ def table(benchmark: dict) -> str:
             f"| {nmi['mean']:.3f} ± {nmi['std']:.3f} | {ent['mean']:.3f} ± {ent['std']:.3f} | {distance['mean']:.3f} ± {distance['std']:.3f} "
             f"| {shares['mean']:.3f} ± {shares['std']:.3f} | {follows['mean']:.3f} ± {follows['std']:.3f} |"
         )
-    parts = {variant: figures["parting"] for variant, figures in benchmark["summary"].items() if "parting" in figures}
-    if parts:
-        rows += ["", f"| variant | runs whose categories part every class | their accuracy | their prior's total variation | runs with a category holding two classes (≥ {TWO_CLASS_PART:.0%} each) | their accuracy | their prior's total variation |",
-                 "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    rows += ["", f"| variant | runs whose categories part every class | their accuracy | their prior's total variation | runs with a category holding two classes (≥ {TWO_CLASS_PART:.0%} each) | their accuracy | their prior's total variation |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
 
     def cell(group: dict, metric: str) -> str:
         return "" if group[metric] is None else f"{group[metric]:.3f}"
 
-    for variant, part in parts.items():
-        parted, merging = part["parted"], part["merging"]
+    for variant, figures in benchmark["summary"].items():
+        parted, merging = figures["parting"]["parted"], figures["parting"]["merging"]
         rows.append(f"| {variant} | {parted['runs']} | {cell(parted, 'accuracy')} | {cell(parted, 'prior_total_variation')} "
                     f"| {merging['runs']} | {cell(merging, 'accuracy')} | {cell(merging, 'prior_total_variation')} |")  # fmt: skip
     gains = [*benchmark["paired_gains"].items(), *benchmark.get("paired_gains_against_reference", {}).items(), *benchmark.get("paired_gains_against_defaults", {}).items(),
