@@ -19,7 +19,8 @@ of other results files too, without changing them, so one command summarises sev
         --results_from benchmarks/results/imbalanced-mnist.json benchmarks/results/imbalanced-mnist-unseen-splits.json
 
 The late-prior variants (BRANCHES) are one run with the held-uniform one until step 2000: asked for together, the
-held run trains first and each branch starts from a copy of its step-2000 checkpoint.
+held run trains first and each branch starts from a copy of its step-2000 checkpoint. A finished run keeps only that
+checkpoint, where it is a twin, and none otherwise (`--keep_checkpoints` keeps them all): each is ~150 MB.
 
 Each learned variant is paired with the uniform prior of its preset; `--against VARIANT` pairs it with
 another of the variants too, e.g. a recipe with the same recipe less one setting: what that setting changes.
@@ -218,7 +219,7 @@ def branch_from_twin(variant: str, output_dir: Path, split: int, seed: int) -> b
     twin, step = BRANCHES[variant]
     source = output_dir / twin / f"split-{split}" / f"seed-{seed}" / f"checkpoint-{step}"
     run_dir = output_dir / variant / f"split-{split}" / f"seed-{seed}"
-    if not source.is_dir() or any(run_dir.glob("checkpoint-*")):
+    if not source.is_dir() or any(run_dir.glob("checkpoint-*")) or (run_dir / seed_study.DONE_FILE).exists():
         return False
     branch_settings, twin_settings = variant_settings(variant), variant_settings(twin)
     changed = {key: value for key, value in branch_settings.items() if key not in twin_settings or twin_settings[key] != value}
@@ -232,6 +233,17 @@ def branch_from_twin(variant: str, output_dir: Path, split: int, seed: int) -> b
     partial.rename(run_dir / f"checkpoint-{step}")
     print(f"{variant} split {split} seed {seed}: starts from {source} with {changed}", flush=True)
     return True
+
+
+def prune_checkpoints(variant: str, run_dir: Path) -> None:
+    """Removes a finished run's checkpoints but the ones its branches start from (BRANCHES): the run's weights and
+    evaluation stay, and a finished run is never resumed. A study of many runs would otherwise keep gigabytes."""
+    if not (run_dir / seed_study.DONE_FILE).exists():
+        return
+    kept = {f"checkpoint-{step}" for twin, step in BRANCHES.values() if twin == variant}
+    for _, checkpoint in train.list_checkpoints(run_dir):
+        if checkpoint.name not in kept:
+            shutil.rmtree(checkpoint)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -251,6 +263,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parallel", type=int, default=1, help="(variant, split) studies at a time, each on its share of the cores")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps of each run")
     parser.add_argument("--summarize_only", action="store_true", help="train nothing; summarise the finished runs")
+    parser.add_argument("--keep_checkpoints", action="store_true",
+                        help="keep every finished run's checkpoints (by default it keeps only the ones its branches start from)")
     args = parser.parse_args(argv)
     if unrun := [variant for variant in args.against if variant not in args.variants]:
         parser.error(f"--against takes variants that --variants also names (their runs are the pairs' other halves); not among them: {', '.join(unrun)}")
@@ -503,6 +517,9 @@ def main(argv: list[str] | None = None) -> dict:
             train_arguments = ["--dataset", f"mnist_imbalanced_{split}", "--max_train_steps", str(args.steps), *extra, *args.train_arguments]
             seed_study.main(["--preset", preset, "--seeds", *map(str, args.seeds), "--output_dir", str(study_dir),
                              "--parallel", "1", "--threads_per_run", str(threads), "--", *train_arguments])  # fmt: skip
+            if not args.keep_checkpoints:
+                for seed in args.seeds:
+                    prune_checkpoints(variant, study_dir / f"seed-{seed}")
 
         twins = {BRANCHES[variant][0] for variant in args.variants if variant in BRANCHES}
         for wave in ([study for study in studies if study[0] in twins], [study for study in studies if study[0] not in twins]):

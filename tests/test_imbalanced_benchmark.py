@@ -251,11 +251,16 @@ def test_a_branched_variant_resumes_its_twin_s_checkpoint_with_its_own_settings_
                            "--results", str(tmp_path / "branched.json"), "--", *SMALL, "--report_to", "none", "--checkpointing_steps", "2"])  # fmt: skip
     branch, twin = runs / late / "split-1" / "seed-0", runs / held / "split-1" / "seed-0"
     assert "checkpoint-2 at step 2." in (branch / "train.log").read_text()
-    recorded = json.loads((branch / "checkpoint-4" / "training_state.json").read_text())["settings"]
-    assert recorded["prior_warmup_steps"] == 2000 and json.loads((twin / "checkpoint-4" / "training_state.json").read_text())["settings"]["prior_warmup_steps"] == imbalanced_mnist.STEPS
+    recorded = json.loads((branch / "training_config.json").read_text())
+    assert recorded["prior_warmup_steps"] == 2000 and json.loads((twin / "training_config.json").read_text())["prior_warmup_steps"] == imbalanced_mnist.STEPS
+    # finished, the twin keeps only the checkpoint its branches start from, the branch none
+    assert [path.name for path in twin.glob("checkpoint-*")] == ["checkpoint-2"] and not list(branch.glob("checkpoint-*"))
     for component in ("image_generator", "discriminator"):
         expected, got = weights(twin, component), weights(branch, component)
         assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs from the twin's"
-    # a branch with checkpoints of its own resumes them; without its twin's checkpoint it trains from step 0
+    # a finished branch is not started again; an unfinished one is, once: then it resumes its own checkpoint
     assert not imbalanced_mnist.branch_from_twin(late, runs, 1, 0)
+    (branch / "study_run_done.json").unlink()
+    assert imbalanced_mnist.branch_from_twin(late, runs, 1, 0) and not imbalanced_mnist.branch_from_twin(late, runs, 1, 0)
+    # without its twin's checkpoint it trains from step 0
     assert not imbalanced_mnist.branch_from_twin(late, runs, 1, 5) and not (runs / late / "split-1" / "seed-5").exists()
