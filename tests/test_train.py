@@ -582,6 +582,10 @@ def test_negative_weights_and_warmups_are_refused_with_what_is_allowed():
         train.parse_args([*recluster, "--category_recluster_min_agreement", "0.9"])
     with pytest.raises(SystemExit, match=r"--category_recluster_elastic_strength must be at least 0 \(0: no elastic warp\), got -0.1"):
         train.parse_args([*recluster, "--category_recluster_elastic_strength", "-0.1"])
+    # without the step there is nothing for the re-cluster's options to shape; their defaults pass
+    with pytest.raises(SystemExit, match=r"--category_recluster_step is 0 \(off\), so there is no re-cluster for --category_recluster_linkage, --category_recluster_elastic_strength to shape"):
+        train.parse_args([*recluster[:-2], "--category_recluster_linkage", "modularity", "--category_recluster_elastic_strength", "0"])
+    assert train.parse_args([*recluster[:-2], "--category_recluster_linkage", "size", "--category_recluster_draws", "1"]).category_recluster_step == 0
     with pytest.raises(SystemExit, match="--category_recut_gain must be positive .*; got 0.0"):
         train.parse_args(["--preset", "mnist", "--category_recut_crossing", "0.1", "--category_recut_gain", "0"])
     with pytest.raises(SystemExit, match="--category_recut_crossing splits categories of a categorical code: it needs --categorical_codes"):

@@ -79,6 +79,10 @@ LEARNED_PRIOR_SETTINGS = {"gumbel_temperature", "prior_loss_weight", "prior_matc
 logger = get_logger(__name__)
 
 
+# what the re-cluster at --category_recluster_step does, each meaningless without that step
+RECLUSTER_OPTIONS = ("category_recluster_draws", "category_recluster_linkage", "category_recluster_elastic_strength", "category_recluster_min_agreement")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     preset_parser = argparse.ArgumentParser(add_help=False)
     preset_parser.add_argument("--preset", default="mnist")
@@ -305,6 +309,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise SystemExit(f"--category_recluster_elastic_strength must be at least 0 (0: no elastic warp), got {args.category_recluster_elastic_strength}.")
         if args.category_recluster_min_agreement > 0 and args.category_recluster_draws < 2:
             raise SystemExit(f"--category_recluster_min_agreement {args.category_recluster_min_agreement} measures how re-clusters agree: it needs --category_recluster_draws of 2 or more, got {args.category_recluster_draws}.")
+    elif shaping := [f"--{name}" for name in RECLUSTER_OPTIONS if getattr(args, name) != parser.get_default(name)]:
+        raise SystemExit(f"--category_recluster_step is 0 (off), so there is no re-cluster for {', '.join(shaping)} to shape: give it a step, or leave them out.")
     if args.candidate_runs < 1:
         raise SystemExit(f"--candidate_runs must be 1 (one run) or more, got {args.candidate_runs}.")
     if args.candidate_runs > 1:
