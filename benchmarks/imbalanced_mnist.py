@@ -347,12 +347,12 @@ def summarize(runs: list[dict], variants: list[str]) -> dict:
 
 def parting(runs: list[dict]) -> dict:
     """The runs whose categories part every class (none holds two, TWO_CLASS_PART each) and the others
-    (`merging`): how many, and their mean accuracy and prior's total variation from the classes (None
-    where there are none). Runs measured before the matrix was kept are in neither."""
+    (`merging`): how many, and their accuracy and prior's total variation from the classes (mean, std, min
+    and max; None where there are none). Runs measured before the matrix was kept are in neither."""
 
     def group(members: list[dict]) -> dict:
         return {"runs": len(members)} | {
-            metric: statistics.fmean(run[metric] for run in members) if members else None for metric in ("accuracy", "prior_total_variation")
+            metric: seed_study.describe([run[metric] for run in members]) if members else None for metric in ("accuracy", "prior_total_variation")
         }
 
     known = [run for run in runs if run.get("two_class_categories") is not None]
@@ -439,11 +439,14 @@ def table(benchmark: dict) -> str:
             f"| {nmi['mean']:.3f} ± {nmi['std']:.3f} | {ent['mean']:.3f} ± {ent['std']:.3f} | {distance['mean']:.3f} ± {distance['std']:.3f} "
             f"| {shares['mean']:.3f} ± {shares['std']:.3f} | {follows['mean']:.3f} ± {follows['std']:.3f} |"
         )
-    rows += ["", f"| variant | runs whose categories part every class | their accuracy | their prior's total variation | runs with a category holding two classes (≥ {TWO_CLASS_PART:.0%} each) | their accuracy | their prior's total variation |",
+    rows += ["", f"| variant | runs whose categories part every class | their accuracy (worst) | their prior's total variation (worst) | runs with a category holding two classes (≥ {TWO_CLASS_PART:.0%} each) | their accuracy (worst) | their prior's total variation (worst) |",
              "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
 
     def cell(group: dict, metric: str) -> str:
-        return "" if group[metric] is None else f"{group[metric]:.3f}"
+        if group[metric] is None:
+            return ""
+        figures = group[metric]
+        return f"{figures['mean']:.3f} ± {figures['std']:.3f} ({figures['min' if metric == 'accuracy' else 'max']:.3f})"
 
     for variant, figures in benchmark["summary"].items():
         parted, merging = figures["parting"]["parted"], figures["parting"]["merging"]

@@ -150,8 +150,15 @@ def test_parting_sorts_runs_by_whether_a_category_holds_two_classes_and_leaves_o
 
     runs = [run(0.96, 0.02, []), run(0.94, 0.04, []), run(0.85, 0.10, [[4, 9]]), run(0.5, 0.5, None)]
     part = imbalanced_mnist.parting(runs)
-    assert part["parted"] == {"runs": 2, "accuracy": pytest.approx(0.95), "prior_total_variation": pytest.approx(0.03)}
-    assert part["merging"] == {"runs": 1, "accuracy": pytest.approx(0.85), "prior_total_variation": pytest.approx(0.10)}
+    assert part["parted"]["runs"] == 2 and part["parted"]["accuracy"] == pytest.approx({"mean": 0.95, "std": 0.02**0.5 / 10, "min": 0.94, "max": 0.96})
+    assert part["parted"]["prior_total_variation"] == pytest.approx({"mean": 0.03, "std": 0.02**0.5 / 10, "min": 0.02, "max": 0.04})
+    assert part["merging"] == {"runs": 1, "accuracy": pytest.approx({"mean": 0.85, "std": 0.0, "min": 0.85, "max": 0.85}),
+                               "prior_total_variation": pytest.approx({"mean": 0.10, "std": 0.0, "min": 0.10, "max": 0.10})}  # fmt: skip
+    # the table gives the worst run beside mean ± std: the lowest accuracy, the largest distance
+    measured = [dict.fromkeys(imbalanced_mnist.SUMMARY_FIGURES, 0.0) | run for run in runs[:3]]
+    summary = imbalanced_mnist.summarize(measured, ["learned"])
+    row = "| learned | 2 | 0.950 ± 0.014 (0.940) | 0.030 ± 0.014 (0.040) | 1 | 0.850 ± 0.000 (0.850) | 0.100 ± 0.000 (0.100) |"
+    assert row in imbalanced_mnist.table({"summary": summary, "paired_gains": {}})
     assert imbalanced_mnist.parting(runs[2:])["parted"] == {"runs": 0, "accuracy": None, "prior_total_variation": None}
 
 
