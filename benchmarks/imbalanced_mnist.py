@@ -315,6 +315,10 @@ def run_record(run_dir: Path, variant: str, split: int, seed: int) -> dict:
     }  # fmt: skip
 
 
+def asked(run: dict, variants: list[str], splits: list[int], seeds: list[int]) -> bool:
+    return run["variant"] in variants and run["split"] in splits and run["seed"] in seeds
+
+
 def runs_kept_from(results: Path, found: list[dict], variants: list[str], splits: list[int], seeds: list[int]) -> list[dict]:
     """The runs an earlier results file records (finished on another machine, whose run folders
     are not here) for the variants, splits and seeds asked for, except those found here again."""
@@ -323,8 +327,19 @@ def runs_kept_from(results: Path, found: list[dict], variants: list[str], splits
     here = {(run["variant"], run["split"], run["seed"]) for run in found}
     return [
         run for run in json.loads(results.read_text())["runs"]
-        if run["variant"] in variants and run["split"] in splits and run["seed"] in seeds and (run["variant"], run["split"], run["seed"]) not in here
+        if asked(run, variants, splits, seeds) and (run["variant"], run["split"], run["seed"]) not in here
     ]  # fmt: skip
+
+
+def refuse_to_drop_runs(results: Path, variants: list[str], splits: list[int], seeds: list[int]) -> None:
+    """The results file is rewritten with the runs asked for alone: where it records others, stop before training."""
+    if not results.exists():
+        return
+    others = [run for run in json.loads(results.read_text())["runs"] if not asked(run, variants, splits, seeds)]
+    if others:
+        named = ", ".join(f"{run['variant']} split {run['split']} seed {run['seed']}" for run in others[:3])
+        raise SystemExit(f"--results {results} records runs outside the variants, splits and seeds asked for ({len(others)}: {named}{', ...' if len(others) > 3 else ''}): "
+                         "rewriting it would drop them. Ask for them too, or name another --results file (and --results_from this one to summarise its runs).")  # fmt: skip
 
 
 # A category holds two classes (the summary's "parting") where each is at least this share of it: the
@@ -506,6 +521,7 @@ def draw_figure(benchmark: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+    refuse_to_drop_runs(args.results, args.variants, args.splits, args.seeds)
     studies = [(variant, split, args.output_dir / variant / f"split-{split}") for variant in args.variants for split in args.splits]
     if not args.summarize_only:
         # (variant, split) studies run `--parallel` at a time, each on its share of the cores (the

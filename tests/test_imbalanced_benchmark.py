@@ -66,7 +66,7 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     assert results.with_suffix(".png").stat().st_size > 5000
 
     # runs finished on another machine stay in the results file; one finished here again replaces its copy
-    elsewhere = [runs["uniform"] | {"seed": 7, "accuracy": 0.5}, runs["uniform"] | {"accuracy": -1.0}, runs["learned"] | {"variant": "learned_consistency"}]
+    elsewhere = [runs["uniform"] | {"seed": 7, "accuracy": 0.5}, runs["uniform"] | {"accuracy": -1.0}]
     results.write_text(json.dumps(benchmark | {"runs": benchmark["runs"] + elsewhere}))
     seeds, extra = command.index("--seeds"), command.index("--")
     command = [*command[: seeds + 1], "0", "7", *command[seeds + 2 : extra], "--summarize_only", *command[extra:]]
@@ -75,7 +75,12 @@ def test_the_benchmark_trains_each_variant_on_the_split_and_reports_the_priors_d
     merged = json.loads(results.read_text())
     assert sorted((run["variant"], run["seed"]) for run in merged["runs"]) == [("learned", 0), ("uniform", 0), ("uniform", 7)]
     assert merged["summary"]["uniform"]["accuracy"]["mean"] == pytest.approx((runs["uniform"]["accuracy"] + 0.5) / 2)
-    assert "learned_consistency" not in merged["summary"] and "| uniform | 2 |" in output.stdout
+    assert "| uniform | 2 |" in output.stdout
+    # the file is rewritten with the runs asked for alone: asking for fewer than it records is refused
+    unasked = results.read_text()
+    output = subprocess.run([*command[: seeds + 1], "0", *command[seeds + 3 :]], env=accelerate_env(), cwd=REPOSITORY, capture_output=True, text=True)
+    assert output.returncode != 0 and results.read_text() == unasked
+    assert f"--results {results} records runs outside the variants, splits and seeds asked for (1: uniform split 1 seed 7): rewriting it would drop them." in output.stderr
 
 
 def test_paired_gains_compare_each_variant_with_its_preset_s_uniform_prior_or_a_given_baseline_over_shared_pairs(imbalanced_mnist):
