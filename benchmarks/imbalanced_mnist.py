@@ -487,7 +487,26 @@ def table(benchmark: dict) -> str:
             f"| {verdict['baseline']} | {verdict['pairs']} | {'yes' if verdict['beats_uniform_met'] else 'no'}: {gain['accuracy']['mean']:+.3f} ± {gain['accuracy']['std']:.3f}, {gain['nmi']['mean']:+.3f} ± {gain['nmi']['std']:.3f} "
             f"| {gain['accuracy']['needed_without_spread']:.3f}, {gain['nmi']['needed_without_spread']:.3f} |"
         )
-    return "\n".join(rows)
+    return "\n".join(rows + ["", *per_run_table(benchmark["runs"], list(benchmark["summary"]))])
+
+
+def per_run_table(runs: list[dict], variants: list[str]) -> list[str]:
+    """A row per (split, seed), a column per variant: each run's accuracy, its prior's total variation from the
+    classes and the pairs of classes sharing one of its categories (TWO_CLASS_PART each), so pairs read side by side."""
+    by_pair = {}
+    for run in runs:
+        by_pair.setdefault((run["split"], run["seed"]), {})[run["variant"]] = run
+
+    def cell(run: dict | None) -> str:
+        if run is None:
+            return ""
+        shared = " ".join("+".join(map(str, pair)) for pair in run.get("two_class_categories") or [])
+        return f"{run['accuracy']:.1%}, {run['prior_total_variation']:.3f}" + (f", {shared}" if shared else "")
+
+    rows = [f"| split | seed | {' | '.join(variants)} |", f"| --- | --- |{' --- |' * len(variants)}"]
+    for (split, seed), mine in sorted(by_pair.items()):
+        rows.append(f"| {split} | {seed} | {' | '.join(cell(mine.get(variant)) for variant in variants)} |")
+    return rows
 
 
 def draw_figure(benchmark: dict, path: Path) -> None:

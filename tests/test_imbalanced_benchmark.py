@@ -163,8 +163,19 @@ def test_parting_sorts_runs_by_whether_a_category_holds_two_classes_and_leaves_o
     measured = [dict.fromkeys(imbalanced_mnist.SUMMARY_FIGURES, 0.0) | run for run in runs[:3]]
     summary = imbalanced_mnist.summarize(measured, ["learned"])
     row = "| learned | 2 | 0.950 ± 0.014 (0.940) | 0.030 ± 0.014 (0.040) | 1 | 0.850 ± 0.000 (0.850) | 0.100 ± 0.000 (0.100) |"
-    assert row in imbalanced_mnist.table({"summary": summary, "paired_gains": {}})
+    assert row in imbalanced_mnist.table({"summary": summary, "paired_gains": {}, "runs": measured})
     assert imbalanced_mnist.parting(runs[2:])["parted"] == {"runs": 0, "accuracy": None, "prior_total_variation": None}
+
+
+def test_the_per_run_table_puts_each_split_and_seed_on_one_row_with_every_variant_s_run_beside_the_others(imbalanced_mnist):
+    def run(variant, split, seed, accuracy, distance, pairs):
+        return {"variant": variant, "split": split, "seed": seed, "accuracy": accuracy, "prior_total_variation": distance, "two_class_categories": pairs}
+
+    runs = [run("uniform", 24, 1, 0.879, 0.2, [[4, 9]]), run("learned", 24, 1, 0.979, 0.021, []), run("learned", 3, 0, 0.5, 0.3, [[3, 5], [4, 9]]),
+            run("uniform", 24, 0, 0.874, 0.19, None)]  # fmt: skip
+    assert imbalanced_mnist.per_run_table(runs, ["uniform", "learned"]) == [
+        "| split | seed | uniform | learned |", "| --- | --- | --- | --- |",
+        "| 3 | 0 |  | 50.0%, 0.300, 3+5 4+9 |", "| 24 | 0 | 87.4%, 0.190 |  |", "| 24 | 1 | 87.9%, 0.200, 4+9 | 97.9%, 0.021 |"]  # fmt: skip
 
 
 def test_results_from_summarises_the_runs_of_several_results_files_together_and_leaves_them_unchanged(imbalanced_mnist, tmp_path, capsys):
