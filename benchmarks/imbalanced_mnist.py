@@ -509,6 +509,16 @@ def per_run_table(runs: list[dict], variants: list[str]) -> list[str]:
     return rows
 
 
+def split_colours(splits: list[int]) -> dict[int, tuple[float, float, float, float]]:
+    """A distinct colour for each split (RGBA): tab10's for up to ten, tab20's for up to twenty, viridis beyond
+    (matplotlib's default cycle repeats after ten, and a 40-pair figure has 18 splits)."""
+    import matplotlib
+
+    name = "tab10" if len(splits) <= 10 else "tab20" if len(splits) <= 20 else "viridis"
+    palette = matplotlib.colormaps[name].resampled(max(len(splits), 2))
+    return {split: palette(index) for index, split in enumerate(splits)}
+
+
 def draw_figure(benchmark: dict, path: Path) -> None:
     """A row per variant, a point per run, coloured by split: accuracy and the prior's distance."""
     import matplotlib
@@ -516,24 +526,27 @@ def draw_figure(benchmark: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = list(benchmark["summary"])
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 1.5 + 0.35 * len(variants)), sharey=True)
-    colours = {split: f"C{index}" for index, split in enumerate(benchmark["splits"])}
+    variants, splits = list(benchmark["summary"]), benchmark["splits"]
+    # The splits are named in a legend of up to nine columns under the plots, its rows given their own height.
+    legend_rows = -(-len(splits) // 9)
+    height = 1.5 + 0.35 * len(variants) + 0.25 * legend_rows
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, height), sharey=True)
+    colours = split_colours(splits)
     for row, variant in enumerate(variants):
         mine = [run for run in benchmark["runs"] if run["variant"] == variant]
         run_colours = [colours[run["split"]] for run in mine]
-        left.scatter([100 * run["accuracy"] for run in mine], [row] * len(mine), c=run_colours, s=18)
-        right.scatter([run["prior_total_variation"] for run in mine], [row] * len(mine), c=run_colours, s=18)
+        left.scatter([100 * run["accuracy"] for run in mine], [row] * len(mine), color=run_colours, s=18)
+        right.scatter([run["prior_total_variation"] for run in mine], [row] * len(mine), color=run_colours, s=18)
     left.set_yticks(range(len(variants)), variants)
     left.invert_yaxis()
     left.set_xlabel("clustering accuracy (%)")
     right.set_xlabel("prior's total variation from the classes")
     right.axvline(0.05, color="grey", linestyle=":", linewidth=1)  # the issue's target
     for split, colour in colours.items():
-        right.scatter([], [], c=colour, s=18, label=f"split {split}")
-    right.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        right.scatter([], [], color=colour, s=18, label=f"split {split}")
+    figure.legend(loc="lower center", ncol=min(len(splits), 9), fontsize="small", frameon=False)
     figure.suptitle("Imbalanced MNIST: a point per run (split, seed)")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.25 * legend_rows / height, 1, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
 

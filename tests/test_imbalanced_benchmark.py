@@ -178,6 +178,12 @@ def test_the_per_run_table_puts_each_split_and_seed_on_one_row_with_every_varian
         "| 3 | 0 |  | 50.0%, 0.300, 3+5 4+9 |", "| 24 | 0 | 87.4%, 0.190 |  |", "| 24 | 1 | 87.9%, 0.200, 4+9 | 97.9%, 0.021 |"]  # fmt: skip
 
 
+def test_the_figure_gives_every_split_its_own_colour_beyond_ten_splits(imbalanced_mnist):
+    for count in (1, 4, 10, 18, 40):
+        colours = imbalanced_mnist.split_colours(list(range(7, 7 + count)))
+        assert len(colours) == count and len(set(colours.values())) == count
+
+
 def test_results_from_summarises_the_runs_of_several_results_files_together_and_leaves_them_unchanged(imbalanced_mnist, tmp_path, capsys):
     def run(variant, split, seed, accuracy):
         return {"variant": variant, "split": split, "seed": seed, **dict.fromkeys(imbalanced_mnist.SUMMARY_FIGURES, accuracy)}
