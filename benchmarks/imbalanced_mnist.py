@@ -528,8 +528,8 @@ def draw_figure(benchmark: dict, path: Path) -> None:
 
     variants, splits = list(benchmark["summary"]), benchmark["splits"]
     # The splits are named in a legend of up to nine columns under the plots, its rows given their own height.
-    legend_rows = -(-len(splits) // 9)
-    height = 1.5 + 0.35 * len(variants) + 0.25 * legend_rows
+    legend_height = 0.25 * -(-len(splits) // 9)  # inches: a quarter per row of nine
+    height = 1.5 + 0.35 * len(variants) + legend_height
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, height), sharey=True)
     colours = split_colours(splits)
     for row, variant in enumerate(variants):
@@ -546,7 +546,7 @@ def draw_figure(benchmark: dict, path: Path) -> None:
         right.scatter([], [], color=colour, s=18, label=f"split {split}")
     figure.legend(loc="lower center", ncol=min(len(splits), 9), fontsize="small", frameon=False)
     figure.suptitle("Imbalanced MNIST: a point per run (split, seed)")
-    figure.tight_layout(rect=(0, 0.25 * legend_rows / height, 1, 1))
+    figure.tight_layout(rect=(0, legend_height / height, 1, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
