@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import sys
 from pathlib import Path
 
@@ -17,6 +18,19 @@ ARTIFACTS = REPOSITORY / "test-artifacts"
 
 # Small widths keep the tests quick; the architecture is the same as the presets'.
 SMALL_ARCHITECTURE = {"hidden_dim": 64, "base_channels": 8}
+
+# pytest-xdist runs the tests in parallel workers (`-n auto` in pyproject.toml): each takes its share of the
+# cores, so two workers on two cores do not each start as many torch threads as there are cores.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 no server holds now: the Space's tests and two-process runs each take their own,
+    so parallel workers never meet on one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """The Space, as people and programs use it: the real app on 127.0.0.1, gradio_client, headless Chromium."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,10 @@ from PIL import Image
 from infogan_hub import InfoGANDiscriminator, InfoGANGenerator, InfoGANPipeline
 from infogan_hub.analyze import ANALYSIS_FILE, analyze_continuous_codes
 
-from .conftest import ARTIFACTS, REPOSITORY, SMALL_ARCHITECTURE
+from .conftest import ARTIFACTS, REPOSITORY, SMALL_ARCHITECTURE, free_port
 
 CONTROLS = 10 + 10  # the app's pool: categorical dropdowns, then continuous sliders
 CELL = 30 * 3  # 28 pixels + 2 padding, shown 3x larger
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def serve_app(model_id=None, hub_env=None, allow_local_paths=True, model_ids=Non
 
     Offline unless `hub_env` points the Hub client somewhere (the tests' local Hub server). Most
     tests load folders of their own, as a local user may (ALLOW_LOCAL_PATHS=1); a hosted app may not."""
-    port = _free_port()
+    port = free_port()
     env = {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin"} | (hub_env or {"HF_HUB_OFFLINE": "1"})
     if model_id is not None:
         env["MODEL_ID"] = model_id

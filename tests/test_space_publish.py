@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from .conftest import REPOSITORY
+from .conftest import REPOSITORY, free_port
 from .hub_server import HubServer
 from .test_hub import TOKEN, USER, hub_env, run_client
-from .test_space import BROWSER_FLAGS, _free_port, serving
+from .test_space import BROWSER_FLAGS, serving
 
 BUNDLED = REPOSITORY / "pretrained" / "infogan-mnist"
 
@@ -55,7 +55,7 @@ def test_a_published_space_installs_from_its_requirements_alone_and_serves_its_g
     installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", "requirements.txt"], cwd=space, capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr[-3000:]
 
-    port = _free_port()
+    port = free_port()
     app_env = {"PATH": "/usr/bin:/bin", "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", **hub_env(hub, tmp_path / "app")}
     process = subprocess.Popen([str(python), "app.py"], cwd=space, env=app_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     with serving(process, port, timeout=180) as url:

@@ -14,14 +14,16 @@ from safetensors.torch import load_file
 
 from infogan_hub import InfoGANPipeline
 
-from .conftest import REPOSITORY, VENV_BIN, accelerate_env
+from .conftest import REPOSITORY, VENV_BIN, accelerate_env, free_port
 
 SMALL = ["--hidden_dim", "64", "--base_channels", "8", "--q_hidden_dim", "16", "--train_batch_size", "16",
          "--eval_num_samples", "200", "--report_to", "tensorboard", "--logging_steps", "2", "--sample_steps", "4"]  # fmt: skip
 
 
 def launch(output_dir, *arguments, processes=1, check=True, extra_env=None, **popen):
-    distributed = ["--multi_gpu", "--num_processes", str(processes)] if processes > 1 else ["--num_processes", "1"]
+    # two-process runs rendezvous on a port of their own, not accelerate's fixed 29500, as tests run in parallel
+    distributed = (["--multi_gpu", "--num_processes", str(processes), "--main_process_port", str(free_port())]
+                   if processes > 1 else ["--num_processes", "1"])  # fmt: skip
     command = [str(VENV_BIN / "accelerate"), "launch", *distributed, "--num_machines", "1", "--mixed_precision", "no",
                "--dynamo_backend", "no", "--num_cpu_threads_per_process", "1", str(REPOSITORY / "training" / "train.py"),
                "--preset", "mnist", "--output_dir", str(output_dir), *SMALL, *arguments]  # fmt: skip
