@@ -20,9 +20,12 @@ ARTIFACTS = REPOSITORY / "test-artifacts"
 SMALL_ARCHITECTURE = {"hidden_dim": 64, "base_channels": 8}
 
 # pytest-xdist runs the tests in parallel workers (`-n auto` in pyproject.toml): each takes its share of the
-# cores, so two workers on two cores do not each start as many torch threads as there are cores.
+# cores, so two workers on two cores do not each start as many torch threads as there are cores. The Pythons a
+# test starts take the same share (OMP_NUM_THREADS), as a sum taken over other threads can differ in its last
+# bit, and some tests compare a child's images with this process's exactly.
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def free_port() -> int:
