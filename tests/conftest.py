@@ -24,8 +24,9 @@ SMALL_ARCHITECTURE = {"hidden_dim": 64, "base_channels": 8}
 # test starts take the same share (OMP_NUM_THREADS), as a sum taken over other threads can differ in its last
 # bit, and some tests compare a child's images with this process's exactly.
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
-    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    worker_threads = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ["OMP_NUM_THREADS"] = str(worker_threads)
+    torch.set_num_threads(worker_threads)
 
 
 def free_port() -> int:
