@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -268,28 +269,55 @@ def test_a_learned_prior_held_uniform_for_the_whole_run_is_a_uniform_baseline_no
     assert imbalanced_mnist.learns_prior("held")
 
 
+def train_twin_and_branch(imbalanced_mnist, tmp_path, monkeypatch, late: str, held: str, steps: int) -> tuple[Path, Path, Path]:
+    """Seed 0 of split 1 for a branched variant and its twin, with the small models (the real `accelerate launch`):
+    the runs' folder, the branch's run and the twin's."""
+    for name, value in accelerate_env().items():
+        monkeypatch.setenv(name, value)
+    runs = tmp_path / "runs"
+    imbalanced_mnist.main(["--splits", "1", "--seeds", "0", "--variants", late, held, "--steps", str(steps), "--output_dir", str(runs),
+                           "--results", str(tmp_path / "branched.json"), "--", *SMALL, "--report_to", "none", "--checkpointing_steps", "2"])  # fmt: skip
+    return runs, runs / late / "split-1" / "seed-0", runs / held / "split-1" / "seed-0"
+
+
+def assert_the_twin_s_weights(branch: Path, twin: Path) -> None:
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(twin, component), weights(branch, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs from the twin's"
+
+
 def test_a_branched_variant_resumes_its_twin_s_checkpoint_with_its_own_settings_and_is_that_run_until_they_differ(imbalanced_mnist, tmp_path, monkeypatch):
     # the late prior branches from the held run at step 2 here; in 4 steps neither prior leaves uniform (warm-ups of
     # 2000 and 2811 steps), so the branch, resumed from the twin's step, must end with the twin's weights
     late, held = "learned_late_prior_consistency_floor", "uniform_relaxed_consistency_floor"
     monkeypatch.setitem(imbalanced_mnist.BRANCHES, late, (held, 2))
-    for name, value in accelerate_env().items():
-        monkeypatch.setenv(name, value)
-    runs = tmp_path / "runs"
-    imbalanced_mnist.main(["--splits", "1", "--seeds", "0", "--variants", late, held, "--steps", "4", "--output_dir", str(runs),
-                           "--results", str(tmp_path / "branched.json"), "--", *SMALL, "--report_to", "none", "--checkpointing_steps", "2"])  # fmt: skip
-    branch, twin = runs / late / "split-1" / "seed-0", runs / held / "split-1" / "seed-0"
+    runs, branch, twin = train_twin_and_branch(imbalanced_mnist, tmp_path, monkeypatch, late, held, 4)
     assert "checkpoint-2 at step 2." in (branch / "train.log").read_text()
     recorded = json.loads((branch / "training_config.json").read_text())
     assert recorded["prior_warmup_steps"] == 2000 and json.loads((twin / "training_config.json").read_text())["prior_warmup_steps"] == imbalanced_mnist.STEPS
     # finished, the twin keeps only the checkpoint its branches start from, the branch none
     assert [path.name for path in twin.glob("checkpoint-*")] == ["checkpoint-2"] and not list(branch.glob("checkpoint-*"))
-    for component in ("image_generator", "discriminator"):
-        expected, got = weights(twin, component), weights(branch, component)
-        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs from the twin's"
+    assert_the_twin_s_weights(branch, twin)
     # a finished branch is not started again; an unfinished one is, once: then it resumes its own checkpoint
     assert not imbalanced_mnist.branch_from_twin(late, runs, 1, 0)
     (branch / "study_run_done.json").unlink()
     assert imbalanced_mnist.branch_from_twin(late, runs, 1, 0) and not imbalanced_mnist.branch_from_twin(late, runs, 1, 0)
     # without its twin's checkpoint it trains from step 0
     assert not imbalanced_mnist.branch_from_twin(late, runs, 1, 5) and not (runs / late / "split-1" / "seed-5").exists()
+
+
+def test_a_branch_of_a_run_chosen_among_candidates_carries_on_with_the_chosen_seed_without_training_candidates_again(imbalanced_mnist, tmp_path, monkeypatch):
+    # the candidate variants with two candidates of 2 steps, the branch at step 4 of 6: in 6 steps neither prior leaves
+    # uniform, so the branch, carrying on with the twin's chosen seed from its step, must end with the twin's weights
+    late, held = "learned_late_prior_consistency_floor_recluster_modularity_candidates", "uniform_relaxed_consistency_floor_candidates"
+    candidates = ["--candidate_runs", "2", "--candidate_steps", "2", "--checkpointing_steps", "2"]  # the branch reads them too
+    monkeypatch.setitem(imbalanced_mnist.VARIANTS, held, ("mnist", [*imbalanced_mnist.FLOOR, "--prior_warmup_steps", str(imbalanced_mnist.STEPS), *candidates]))
+    monkeypatch.setitem(imbalanced_mnist.VARIANTS, late, ("mnist", [*imbalanced_mnist.FLOOR, "--prior_warmup_steps", "2000", *candidates]))
+    monkeypatch.setitem(imbalanced_mnist.BRANCHES, late, (held, 4))
+    _, branch, twin = train_twin_and_branch(imbalanced_mnist, tmp_path, monkeypatch, late, held, 6)
+    choice = json.loads((twin / "candidates.json").read_text())
+    assert len(choice["candidates"]) == 2 and (twin / "candidates").is_dir()
+    assert json.loads((branch / "candidates.json").read_text()) == choice and not (branch / "candidates").exists()
+    assert "checkpoint-4 at step 4." in (branch / "train.log").read_text()
+    assert json.loads((branch / "training_config.json").read_text())["seed"] == choice["chosen_seed"]
+    assert_the_twin_s_weights(branch, twin)
