@@ -256,6 +256,9 @@ def prune_checkpoints(variant: str, run_dir: Path) -> None:
     for _, checkpoint in train.list_checkpoints(run_dir):
         if checkpoint.name not in kept:
             shutil.rmtree(checkpoint)
+    for candidate in run_dir.glob("candidates/seed-*"):  # the chosen one's checkpoint was copied into the run; candidates.json keeps the choice
+        for _, checkpoint in train.list_checkpoints(candidate):
+            shutil.rmtree(checkpoint)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

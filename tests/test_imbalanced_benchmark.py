@@ -317,6 +317,8 @@ def test_a_branch_of_a_run_chosen_among_candidates_carries_on_with_the_chosen_se
     _, branch, twin = train_twin_and_branch(imbalanced_mnist, tmp_path, monkeypatch, late, held, 6)
     choice = json.loads((twin / "candidates.json").read_text())
     assert len(choice["candidates"]) == 2 and (twin / "candidates").is_dir()
+    # finished, the candidates keep their weights and evaluation, no checkpoint
+    assert len(list(twin.glob("candidates/seed-*/discriminator"))) == 2 and not list(twin.glob("candidates/seed-*/checkpoint-*"))
     assert json.loads((branch / "candidates.json").read_text()) == choice and not (branch / "candidates").exists()
     assert "checkpoint-4 at step 4." in (branch / "train.log").read_text()
     assert json.loads((branch / "training_config.json").read_text())["seed"] == choice["chosen_seed"]
