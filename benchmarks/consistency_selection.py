@@ -51,6 +51,17 @@ def window_mean(metrics: list[dict], low: int, high: int) -> float | None:
     return statistics.mean(values) if values else None
 
 
+def choice_against_seeds(contested: dict[int, list[dict]], window: str) -> dict:
+    """On the splits run with several seeds: the accuracy of the seed the objective in `window`
+    chooses on each, mean and worst, beside all the seeds' (None where no split has several)."""
+    if not contested:
+        return dict.fromkeys(("chosen_accuracy_mean", "chosen_accuracy_worst", "seeds_accuracy_mean", "seeds_accuracy_worst"))
+    chosen = [max(members, key=lambda run: run["objective"][window])["accuracy"] for members in contested.values()]
+    return {"chosen_accuracy_mean": statistics.mean(chosen), "chosen_accuracy_worst": min(chosen),
+            "seeds_accuracy_mean": statistics.mean(statistics.mean(run["accuracy"] for run in members) for members in contested.values()),
+            "seeds_accuracy_worst": min(run["accuracy"] for members in contested.values() for run in members)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     accuracy = {}
@@ -76,12 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
         for run in scored:
             by_split[run["split"]].append(run)
         contested = {split: members for split, members in by_split.items() if len(members) > 1}
-        chosen = [max(members, key=lambda run: run["objective"][name])["accuracy"] for members in contested.values()]
         windows[name] = {"runs": len(scored), "spearman": float(spearmanr([run["objective"][name] for run in scored], [run["accuracy"] for run in scored])[0]),
-                         "splits_with_several_seeds": sorted(contested), "chosen_accuracy_mean": statistics.mean(chosen) if chosen else None,
-                         "chosen_accuracy_worst": min(chosen) if chosen else None,
-                         "seeds_accuracy_mean": statistics.mean(statistics.mean(run["accuracy"] for run in members) for members in contested.values()) if chosen else None,
-                         "seeds_accuracy_worst": min(run["accuracy"] for members in contested.values() for run in members) if chosen else None}  # fmt: skip
+                         "splits_with_several_seeds": sorted(contested), **choice_against_seeds(contested, name)}  # fmt: skip
     record = {"variant": args.variant, "objective": OBJECTIVE, "runs": runs, "windows": windows}
     write_json(args.results, record)
     for run in sorted(runs, key=lambda run: run["accuracy"]):

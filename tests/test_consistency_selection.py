@@ -51,3 +51,12 @@ def test_it_correlates_the_held_runs_early_objective_with_the_branch_s_accuracy_
 def test_a_variant_that_does_not_branch_from_a_held_run_is_refused_with_the_ones_that_do(consistency_selection, tmp_path):
     with pytest.raises(SystemExit, match="--variant must be a branched variant .*learned_late_prior_consistency_floor_recluster_modularity"):
         consistency_selection.main([str(tmp_path), "--results_from", str(tmp_path / "none.json"), "--results", str(tmp_path / "out.json"), "--variant", "uniform"])
+
+
+def test_with_one_seed_on_every_split_there_is_no_choice_to_weigh(consistency_selection):
+    keys = ["chosen_accuracy_mean", "chosen_accuracy_worst", "seeds_accuracy_mean", "seeds_accuracy_worst"]
+    assert consistency_selection.choice_against_seeds({}, "steps 800-1000") == dict.fromkeys(keys)
+    one = {"accuracy": 0.6, "objective": {"steps 800-1000": -0.5}}
+    other = {"accuracy": 0.9, "objective": {"steps 800-1000": -0.9}}
+    assert consistency_selection.choice_against_seeds({7: [one, other]}, "steps 800-1000") == {
+        "chosen_accuracy_mean": 0.6, "chosen_accuracy_worst": 0.6, "seeds_accuracy_mean": pytest.approx(0.75), "seeds_accuracy_worst": 0.6}  # fmt: skip

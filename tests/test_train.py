@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,9 +153,16 @@ def test_candidate_runs_carry_on_the_most_consistent_one_as_the_run_its_seed_giv
     before = (chosen_run / "candidates.json").read_text()
     result = launch(chosen_run, "--max_train_steps", "6", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2", "--seed", "3")
     assert (chosen_run / "candidates.json").read_text() == before and "Resumed from" in result.stdout + result.stderr
+    # a folder holding a checkpoint after the choice but not its record (a branch of the run) carries on
+    # with the seed that checkpoint was trained with, training no candidates
+    branch = tmp_path / "branch"
+    shutil.copytree(chosen_run / "checkpoint-4", branch / "checkpoint-4")
+    launch(branch, "--max_train_steps", "6", "--checkpointing_steps", "2", "--candidate_runs", "2", "--candidate_steps", "2", "--seed", "3")
+    assert not (branch / "candidates").exists() and json.loads((branch / "training_config.json").read_text())["seed"] == record["chosen_seed"]
+    for component in ("image_generator", "discriminator"):
+        expected, got = weights(plain, component), weights(branch, component)
+        assert all(torch.equal(got[name], expected[name]) for name in expected), f"{component} differs in the branch"
     # killed while training the second candidate, before the choice: the first is kept, the second trained again, the same choice made
-    import shutil
-
     first, second = (chosen_run / "candidates" / f"seed-{seed}" for seed in (3, 1_000_003))
     for path in [chosen_run / "candidates.json", *chosen_run.glob("checkpoint-*"), second / "evaluation_results.json", *second.glob("checkpoint-*")]:
         shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -504,7 +504,10 @@ def choose_candidate(accelerator: Accelerator, args: argparse.Namespace) -> int:
     chosen one's checkpoint and metrics into the run's folder and records all in CANDIDATES_FILE."""
     output_dir, step = args.output_dir, args.candidate_steps
     record_file = output_dir / CANDIDATES_FILE
-    if accelerator.is_main_process and not record_file.exists():
+    # Every process reads the record before the barrier below; one that reads it after the main process
+    # has written it finds the same seed, so all of them reach the barrier either way.
+    on_record = chosen_seed_on_record(args)
+    if accelerator.is_main_process and on_record is None:
         dataset = load_dataset(args.dataset, "train", image_size=args.image_size, channels=args.channels).to(accelerator.device)
         candidates, folders = [], {candidate.seed: candidate.output_dir for candidate in candidate_runs(args)}
         for seed, folder in folders.items():
@@ -524,13 +527,25 @@ def choose_candidate(accelerator: Accelerator, args: argparse.Namespace) -> int:
         record = {"criterion": "consistency_mutual_information", "step": step, "chosen_seed": chosen["seed"], "candidates": candidates}
         write_json(record_file, record)  # written last: its presence means the choice is complete
     accelerator.wait_for_everyone()
-    return json.loads(record_file.read_text())["chosen_seed"]
+    return on_record if on_record is not None else json.loads(record_file.read_text())["chosen_seed"]
+
+
+def chosen_seed_on_record(args: argparse.Namespace) -> int | None:
+    """The seed the run carries on with, if the choice among candidates is on record: in its
+    CANDIDATES_FILE or, in a run folder copied without that file, in the state of a checkpoint
+    written after the choice. None: the candidates are still to be trained and chosen among."""
+    record_file = args.output_dir / CANDIDATES_FILE
+    if record_file.exists():
+        return json.loads(record_file.read_text())["chosen_seed"]
+    later = [path / TRAINING_STATE_FILE for step, path in list_checkpoints(args.output_dir) if step > args.candidate_steps]
+    later = [state_file for state_file in later if state_file.exists()]
+    return json.loads(later[-1].read_text())["settings"]["seed"] if later else None
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     arguments = redact_hub_token(list(sys.argv[1:] if argv is None else argv))  # the recorded command is published in the model card
-    if args.candidate_runs > 1 and not (args.output_dir / CANDIDATES_FILE).exists():
+    if args.candidate_runs > 1 and chosen_seed_on_record(args) is None:
         for candidate in candidate_runs(args):
             if not candidate_finished(candidate):
                 train(candidate, arguments)
