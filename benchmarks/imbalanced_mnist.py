@@ -81,6 +81,9 @@ UNIFORM_BASELINES = {"learned_prior_consistency_floor_lambda": "uniform_consiste
 CANDIDATES = ["--candidate_runs", "3", "--candidate_steps", "1000"]
 # the defaults with the size barrier (weight 0.5) paying only below a share of 0.02, and the variants built on it
 FLOOR = [*RECIPE, "--consistency_marginal", "prior", "--consistency_size_barrier", "0.5", "--consistency_size_floor", "0.02"]
+# the floor's with the prior held uniform every step, and with it learned after step 2000 where the categories are re-seated
+HELD_UNIFORM = [*FLOOR, "--prior_warmup_steps", str(STEPS)]
+MODULARITY_RECLUSTER = [*FLOOR, "--prior_warmup_steps", "2000", "--category_recluster_step", "2000", "--category_recluster_linkage", "modularity"]
 VARIANTS = {
     "uniform": ("mnist_paper", []),
     "uniform_consistency": ("mnist", []),
@@ -99,7 +102,7 @@ VARIANTS = {
     # the floor's with its prior held uniform the whole run (the warm-up lasts every step): the uniform prior
     # on the floor's objective, drawn through the same relaxation, so that it and the floor are one run until
     # step 1000 (same seed, same machine) and differ after it only in whether the prior is learned
-    "uniform_relaxed_consistency_floor": ("mnist", [*FLOOR, "--prior_warmup_steps", str(STEPS)]),
+    "uniform_relaxed_consistency_floor": ("mnist", HELD_UNIFORM),
     # and with the prior learned after 2000 uniform steps, not 1000: one run with the one above until step 2000. On
     # split 7 seed 0 the floor's prior (from step 1000) let 7 join 9's category while its own shrank to 2% (89.8%),
     # where the prior held uniform kept each digit its own category (96.4%), Q's shares of the test images near the
@@ -120,24 +123,21 @@ VARIANTS = {
     # size linkage leaves a common digit over three clusters parted while two similar digits merge. Read off the same
     # 20 held runs at step 2000 (labels only to score): 90.0 ± 5.7% of the training images (worst 78.6%) against the
     # size linkage's 88.4 ± 8.7% (worst 60.3%); on splits 19-21's six, 88.2 ± 3.8% against 82.4 ± 6.2%
-    "learned_late_prior_consistency_floor_recluster_modularity": ("mnist", [*FLOOR, "--prior_warmup_steps", "2000", "--category_recluster_step", "2000",
-                                                                            "--category_recluster_linkage", "modularity"]),
+    "learned_late_prior_consistency_floor_recluster_modularity": ("mnist", MODULARITY_RECLUSTER),
     # and with the merge reading copies without the consistency term's elastic warp (--category_recluster_elastic_strength 0):
     # the warp carries a 4's copy into a 9's cluster as often as into another 4's. Read off the 28 held runs of splits
     # 7-10 and 16-23 at step 2000 (labels only to score): 91.0 ± 5.3% of the training images sorted (worst 75.6%)
     # against 88.7 ± 6.2% (worst 69.5%) with the warp, better on 11 runs and worse on 3; over two more copy draws per run
     # +1.5 ± 3.5 points (23 of 56 draws better, 7 worse), the groups' shares 0.055 from the classes against 0.065
     # Out of sample (splits 24-27, seed 0) it lost 2.5 ± 5.4 points to the modularity re-cluster with the warp
-    "learned_late_prior_consistency_floor_recluster_modularity_affine": ("mnist", [*FLOOR, "--prior_warmup_steps", "2000", "--category_recluster_step", "2000",
-                                                                                   "--category_recluster_linkage", "modularity", "--category_recluster_elastic_strength", "0"]),
+    "learned_late_prior_consistency_floor_recluster_modularity_affine": ("mnist", [*MODULARITY_RECLUSTER, "--category_recluster_elastic_strength", "0"]),
     # the held run and the modularity re-cluster, each chosen among three seeds at step 1000 (CANDIDATES: the one whose
     # Q sorts the training images most consistently, no labels), one run until step 2000. The re-cluster parts only what
     # D's trunk features part, and where they fail the run's Q had failed first: over the 18 held runs of splits 24-31
     # still on disk, the consistency term's objective over steps 1800-2000 ranked the re-cluster's final accuracy with a
     # Spearman correlation of 0.84, its three worst runs (59-73%) the three least consistent (so over steps 800-1000)
-    "uniform_relaxed_consistency_floor_candidates": ("mnist", [*FLOOR, "--prior_warmup_steps", str(STEPS), *CANDIDATES]),
-    "learned_late_prior_consistency_floor_recluster_modularity_candidates": ("mnist", [*FLOOR, "--prior_warmup_steps", "2000", "--category_recluster_step", "2000",
-                                                                                       "--category_recluster_linkage", "modularity", *CANDIDATES]),
+    "uniform_relaxed_consistency_floor_candidates": ("mnist", [*HELD_UNIFORM, *CANDIDATES]),
+    "learned_late_prior_consistency_floor_recluster_modularity_candidates": ("mnist", [*MODULARITY_RECLUSTER, *CANDIDATES]),
     # the floor's, with a category above 20% of the training images split in two in place of the smallest
     # (checked at steps 1500-2250): the floor's failed runs end with a category of 24-31% holding two
     # similar digits (the largest class: 15-18%), its good ones with none above 18.2% (splits 0-6)
