@@ -53,7 +53,7 @@ def test_a_variant_that_does_not_branch_from_a_held_run_is_refused_with_the_ones
         consistency_selection.main([str(tmp_path), "--results_from", str(tmp_path / "none.json"), "--results", str(tmp_path / "out.json"), "--variant", "uniform"])
 
 
-def test_with_one_seed_on_every_split_there_is_no_choice_to_weigh(consistency_selection):
+def test_the_choice_is_weighed_only_on_splits_with_several_seeds_and_takes_the_most_consistent(consistency_selection):
     keys = ["chosen_accuracy_mean", "chosen_accuracy_worst", "seeds_accuracy_mean", "seeds_accuracy_worst"]
     assert consistency_selection.choice_against_seeds({}, "steps 800-1000") == dict.fromkeys(keys)
     one = {"accuracy": 0.6, "objective": {"steps 800-1000": -0.5}}
